@@ -1,0 +1,130 @@
+"""What a run is doing now: the progress display and the end-of-run summary read it.
+
+A :class:`RunStatus` is an in-memory recorder (so it receives the runtime's metrics) plus
+per-segment progress, the handoff token, and the live source's stats.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from murmur._records import HandoffToken
+from murmur.metrics import InMemoryRecorder
+
+
+@dataclass
+class SegmentProgress:
+    name: str
+    total: int | None = None
+    done: int = 0
+    finished: bool = False
+
+
+class RunStatus(InMemoryRecorder):
+    """Live view of one run; thread-safe. ``clock`` is injectable for deterministic tests."""
+
+    def __init__(self, pipeline: str, mode: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.mode = mode
+        self.clock = clock
+        self.started = clock()
+        self.ended: float | None = None
+        self.segments: dict[str, SegmentProgress] = {}
+        self.handoff: HandoffToken | None = None
+        self.already_finished = False
+        self.resumed = False
+        self.written_keys = 0
+        self.source_stats: dict[str, Any] = {}
+        self.dead_letter_samples: list[str] = []
+        self._seg_lock = threading.Lock()
+
+    # --------------------------------------------------------------- written by the runtime
+
+    def segment(self, name: str, total: int | None = None, done: int = 0) -> SegmentProgress:
+        with self._seg_lock:
+            seg = self.segments.get(name)
+            if seg is None:
+                seg = self.segments[name] = SegmentProgress(name, total, done)
+            return seg
+
+    def advance(self, segment: str, records: int) -> None:
+        with self._seg_lock:
+            self.segments[segment].done += records
+
+    def finish_segment(self, segment: str) -> None:
+        with self._seg_lock:
+            self.segments[segment].finished = True
+
+    def keys_written(self, n: int) -> None:
+        with self._seg_lock:
+            self.written_keys += n
+
+    def dead_letter_sample(self, text: str, keep: int = 5) -> None:
+        with self._seg_lock:
+            if len(self.dead_letter_samples) < keep:
+                self.dead_letter_samples.append(text)
+
+    def end(self) -> None:
+        self.ended = self.clock()
+
+    # ------------------------------------------------------------------------- reading
+
+    @property
+    def records(self) -> int:
+        """Records taken from the source, whatever became of them."""
+        return self.count(self.pipeline) + self.dead_letters + self.dedup_skips
+
+    @property
+    def applied(self) -> int:
+        return self.count(self.pipeline)
+
+    @property
+    def dead_letters(self) -> int:
+        return self.count(f"{self.pipeline}:dead_letter")
+
+    @property
+    def dedup_skips(self) -> int:
+        return self.count(f"{self.pipeline}:dedup_skip")
+
+    @property
+    def retries(self) -> int:
+        return self.count(f"{self.pipeline}:retry")
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended if self.ended is not None else self.clock()) - self.started
+
+    @property
+    def total(self) -> int | None:
+        with self._seg_lock:
+            totals = [s.total for s in self.segments.values()]
+        return None if not totals or any(t is None for t in totals) else sum(t for t in totals if t is not None)
+
+    @property
+    def done(self) -> int:
+        with self._seg_lock:
+            return sum(s.done for s in self.segments.values())
+
+    def summary(self) -> dict[str, Any]:
+        """The end-of-run summary, JSON-ready (``--json`` prints it)."""
+        elapsed = self.elapsed
+        return {
+            "pipeline": self.pipeline,
+            "mode": self.mode,
+            "records": self.records,
+            "applied": self.applied,
+            "written_keys": self.written_keys,
+            "dead_letters": self.dead_letters,
+            "dedup_skips": self.dedup_skips,
+            "retries": self.retries,
+            "elapsed_seconds": round(elapsed, 3),
+            "records_per_second": round(self.records / elapsed, 1) if elapsed > 0 else None,
+            "already_finished": self.already_finished,
+            "resumed": self.resumed,
+            "handoff": self.handoff.to_json() if self.handoff is not None else None,
+        }

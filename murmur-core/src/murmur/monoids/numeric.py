@@ -1,0 +1,58 @@
+"""Sum and Count: the group monoids, exact for ints and Decimals (SPEC §2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from murmur.monoids._base import MonoidBase, wrong_type
+
+Number = int | float | Decimal
+
+
+def _add(a: Number, b: Number) -> Number:
+    try:
+        return a + b  # type: ignore[operator]
+    except TypeError:  # Decimal + float: keep the exact side exact
+        return Decimal(str(a)) + Decimal(str(b))
+
+
+class Sum(MonoidBase):
+    """Sum of numbers; ints stay ints (exact at any size), Decimals stay Decimals."""
+
+    kind = "sum"
+
+    def identity(self) -> Number:
+        return 0
+
+    def combine(self, a: Number, b: Number) -> Number:
+        return _add(a, b)
+
+    def inverse(self, a: Number) -> Number:
+        return -a
+
+    def lift(self, value: Any, event_time: dt.datetime | None = None) -> Number:
+        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            return value
+        if type(value).__name__ == "Decimal128":  # BSON decimal, without importing bson
+            return value.to_decimal()  # type: ignore[no-any-return]
+        raise wrong_type("sum", "a number", value)
+
+
+class Count(MonoidBase):
+    """Number of events; the value is ignored, so a count pipeline needs no value."""
+
+    kind = "count"
+
+    def identity(self) -> int:
+        return 0
+
+    def combine(self, a: int, b: int) -> int:
+        return a + b
+
+    def inverse(self, a: int) -> int:
+        return -a
+
+    def lift(self, value: Any, event_time: dt.datetime | None = None) -> int:
+        return 1

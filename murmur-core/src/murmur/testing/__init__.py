@@ -1,0 +1,24 @@
+"""What adapter authors and users' tests need: the monoid law checker, in-memory fakes, and
+the contract suites every adapter's tests subclass."""
+
+from __future__ import annotations
+
+from murmur.adapters.memory import (
+    Crash,
+    MemoryDeduper,
+    MemoryLiveSource,
+    MemoryLog,
+    MemorySnapshotSource,
+    MemoryStore,
+)
+from murmur.testing._laws import check_monoid_laws
+
+__all__ = [
+    "Crash",
+    "MemoryDeduper",
+    "MemoryLiveSource",
+    "MemoryLog",
+    "MemorySnapshotSource",
+    "MemoryStore",
+    "check_monoid_laws",
+]
