@@ -26,11 +26,14 @@ class Change:
     ``doc_id`` names the source document; ``deleted`` says the document is gone (the record's
     value is then ignored); ``version`` orders changes of one document. A version of ``None``
     is a snapshot read: older than any change, applied whenever it differs.
+    ``before`` is the document's previous state where the source knows it (a Debezium
+    ``before``); only append mode uses it, to retract that state (SPEC §7).
     """
 
     doc_id: str
     version: Version | None = None
     deleted: bool = False
+    before: Any = None
 
 
 @dataclass(slots=True, eq=False)
@@ -63,6 +66,19 @@ class Record:
             self.on_ack()
 
 
+@dataclass(frozen=True, slots=True)
+class Poison:
+    """The value of a record its source could not decode (a malformed line, a bad payload).
+
+    Sources yield such records in place, so they keep their position and order; the runtime
+    sends them to the dead-letter path (kind ``decode``) and acks them, and never applies them.
+    ``raw`` keeps the undecodable bytes or text for the dead letter.
+    """
+
+    error: str
+    raw: bytes | str | None = None
+
+
 # --------------------------------------------------------------------------- event ids
 
 _HEX24 = re.compile(r"[0-9a-f]{24}")
@@ -93,8 +109,12 @@ def render_id(value: Any) -> str:
     type_name = type(value).__name__
     if isinstance(value, uuid.UUID):
         return f"{_TAG}uuid:{value.hex}"
-    if type_name == "Binary" and getattr(value, "subtype", None) in (3, 4):
-        return f"{_TAG}uuid:{bytes(value).hex()}"
+    if type_name == "Binary":
+        subtype = int(getattr(value, "subtype", 0))
+        if subtype in (3, 4) and len(bytes(value)) == 16:
+            return f"{_TAG}uuid:{bytes(value).hex()}"
+        if subtype:  # other subtypes are other values: keep them apart from plain binary
+            return f"{_TAG}bin{subtype}:{bytes(value).hex()}"
     if isinstance(value, (bytes, bytearray, memoryview)):
         return f"{_TAG}bin:{bytes(value).hex()}"
     if type_name == "Decimal128" or isinstance(value, Decimal):
@@ -124,8 +144,10 @@ def _from_extended_json(doc: Mapping[str, Any]) -> Any:
         return uuid.UUID(inner)
     if tag == "$binary" and isinstance(inner, Mapping):
         raw = base64.b64decode(str(inner.get("base64", "")))
-        subtype = str(inner.get("subType", "00")).lower()
-        return uuid.UUID(bytes=raw) if subtype in ("03", "04") and len(raw) == 16 else raw
+        subtype = int(str(inner.get("subType", "00")), 16)
+        if subtype in (3, 4) and len(raw) == 16:
+            return uuid.UUID(bytes=raw)
+        return _SubtypedBinary(raw, subtype) if subtype else raw
     return _NOT_EXTENDED
 
 
@@ -133,8 +155,21 @@ class _OidText(str):
     """An ObjectId known only by its extended-JSON hex text: renders like a real ObjectId."""
 
 
+class _SubtypedBinary(bytes):
+    """Binary of a non-zero subtype from extended JSON: renders like BSON's ``Binary``."""
+
+    def __new__(cls, data: bytes, subtype: int) -> _SubtypedBinary:
+        obj = super().__new__(cls, data)
+        obj.subtype = subtype  # type: ignore[attr-defined]
+        return obj
+
+
+_SubtypedBinary.__name__ = "Binary"
+
+
 def _canonical_json(value: Any) -> str:
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # Field order is kept: MongoDB compares embedded documents (compound _ids) field by field.
+    return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
 
 
 def _plain(value: Any) -> Any:
@@ -148,10 +183,12 @@ def _plain(value: Any) -> Any:
         return {"$oid": str(value)}
     if isinstance(value, dt.datetime):
         return {"$date": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"$uuid": value.hex}
     if isinstance(value, (bytes, bytearray)):
-        return {"$binary": bytes(value).hex()}
-    if isinstance(value, (Decimal, uuid.UUID)) or type_name == "Decimal128":
-        return str(value)
+        return {"$binary": bytes(value).hex(), "subType": int(getattr(value, "subtype", 0))}
+    if isinstance(value, Decimal) or type_name == "Decimal128":
+        return {"$numberDecimal": str(value)}
     if isinstance(value, float | int | str | bool) or value is None:
         return value
     return str(value)
