@@ -24,7 +24,15 @@ EXAMPLE_PLUGINS = ("tests/example_plugin", "tests/broken_plugin")
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests-core", "tests-mongo", "tests-kafka", "tests-dynamodb", "integration", "lint", "typecheck"]
+nox.options.sessions = [
+    "tests-core",
+    "tests-mongo",
+    "tests-kafka",
+    "tests-dynamodb",
+    "integration",
+    "lint",
+    "typecheck",
+]
 
 # Interpreters installed by pyenv are not on PATH unless pyenv is told; find them ourselves.
 for _bin in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-3]*/bin")), reverse=True):

@@ -85,8 +85,9 @@ def test_cancellation_mid_retry_acks_nothing_and_dead_letters_nothing() -> None:
         def write(self, letter: Any) -> None:
             letters.append(letter)
 
-    app, _, rec = applier(store=store, dedup=dedup, sink=Sink(),
-                          config=ApplyConfig(max_attempts=None, backoff=(0.05, 0.05), stop=stop))
+    app, _, rec = applier(
+        store=store, dedup=dedup, sink=Sink(), config=ApplyConfig(max_attempts=None, backoff=(0.05, 0.05), stop=stop)
+    )
     store.fail_next(1000)
     batch = recs(("a", 1), ("b", 2))
     threading.Timer(0.2, stop.set).start()
@@ -111,7 +112,7 @@ def test_absorbed_claims_commit_with_the_state_and_conflicts_are_skipped() -> No
     dedup = store.deduper()
     app, _, _ = applier(store=store, dedup=dedup)
     app.apply(recs(("a", 1), ("b", 2)))
-    assert dedup.committed == {"e0", "e1"} and not dedup.pending
+    assert dedup.committed == {"p|e0", "p|e1"} and not dedup.pending
     contains = dedup.contains
     dedup.contains = lambda ids: set()  # type: ignore[method-assign]  # a stale read: the merge must catch it
     out = app.apply(recs(("a", 1), ("b", 2), ("c", 3)))
@@ -132,20 +133,21 @@ def test_a_failing_deduper_fails_open_and_counts_the_error() -> None:
 def test_fail_closed_retries_the_deduper_instead() -> None:
     dedup = MemoryDeduper()
     dedup.fail_next(2, TransientError("throttled"))
-    app, store, rec = applier(store=MemoryStore(transactional=False), dedup=dedup,
-                              config=ApplyConfig(backoff=(0.001, 0.01), fail_closed=True))
+    app, _, rec = applier(
+        store=MemoryStore(transactional=False), dedup=dedup, config=ApplyConfig(backoff=(0.001, 0.01), fail_closed=True)
+    )
     assert app.apply(recs(("a", 1))).applied == 1
     assert rec.count("p:dedup_error") == 0 and rec.count("p:retry") == 2
 
 
 def test_a_claim_held_by_a_dead_worker_is_taken_over_after_its_lease() -> None:
     dedup = MemoryDeduper()
-    assert dedup.claim(["e0"], 0.3) == {"e0": ClaimStatus.GRANTED}  # a worker that then died
+    assert dedup.claim(["p|e0"], 0.3) == {"p|e0": ClaimStatus.GRANTED}  # a worker that then died
     app, store, _ = applier(store=MemoryStore(transactional=False), dedup=dedup)
     started = time.monotonic()
     assert app.apply(recs(("a", 1))).applied == 1
     assert time.monotonic() - started >= 0.25
-    assert store.totals("p") == {"a": 1} and dedup.committed == {"e0"}
+    assert store.totals("p") == {"a": 1} and dedup.committed == {"p|e0"}
 
 
 def test_one_bad_record_is_isolated_from_a_failing_batch() -> None:
@@ -162,7 +164,7 @@ def test_one_bad_record_is_isolated_from_a_failing_batch() -> None:
             letters.append(letter)
 
     app, store, _ = applier(store=Picky(), sink=Sink())
-    out = app.apply(recs(*[("k%d" % i, i + 1) for i in range(7)], ("bad", 1), ("k9", 9)))
+    out = app.apply(recs(*[(f"k{i}", i + 1) for i in range(7)], ("bad", 1), ("k9", 9)))
     assert (out.applied, out.dead) == (8, 1)
     assert [letter.record.value["k"] for letter in letters] == ["bad"]
     assert "item too large" in letters[0].error and letters[0].kind == "apply"
@@ -236,8 +238,7 @@ def test_changelog_with_a_non_group_monoid_accepts_inserts_only() -> None:
 def test_append_mode_retracts_the_before_image() -> None:
     app, store, _ = applier(ORDERS)
     app.apply([Record({"customer": "alice", "amount": 10})])
-    update = Record({"customer": "bob", "amount": 12},
-                    change=Change("o1", before={"customer": "alice", "amount": 10}))
+    update = Record({"customer": "bob", "amount": 12}, change=Change("o1", before={"customer": "alice", "amount": 10}))
     delete = Record(None, change=Change("o1", deleted=True, before={"customer": "bob", "amount": 12}))
     app.apply([update])
     assert store.totals("orders") == {"alice": 0, "bob": 12}
@@ -249,3 +250,15 @@ def test_changelog_records_without_a_document_are_dead_letters() -> None:
     app, store, rec = applier(ORDERS, mode="changelog")
     out = app.apply([Record({"customer": "a", "amount": 1})])
     assert out.dead == 1 and rec.count("orders:dead_letter") == 1 and store.totals("orders") == {}
+
+
+def test_pipelines_sharing_a_deduper_do_not_skip_each_others_events() -> None:
+    dedup = MemoryDeduper()
+    store = MemoryStore(transactional=False)
+    revenue, _, _ = applier(SUM, store=store, dedup=dedup)
+    orders, _, _ = applier(Pipeline("n", Count(), key="k"), store=store, dedup=dedup)
+    revenue.apply(recs(("a", 5), ("b", 7)))
+    out = orders.apply(recs(("a", 5), ("b", 7)))
+    assert (out.applied, out.skipped) == (2, 0)
+    assert store.totals("p") == {"a": 5, "b": 7} and store.totals("n") == {"a": 1, "b": 1}
+    assert orders.apply(recs(("a", 5))).skipped == 1  # its own duplicates are still caught

@@ -84,7 +84,9 @@ def test_transient_failures_are_retried_and_counted_exactly() -> None:
     store = MemoryStore()
     store.fail_next(2)
     status = RunStatus("orders", "bootstrap")
-    bootstrap.run(PIPE, MemorySnapshotSource(ORDERS, batch_size=1000), store, retry_backoff=(0.001, 0.01), status=status)
+    bootstrap.run(
+        PIPE, MemorySnapshotSource(ORDERS, batch_size=1000), store, retry_backoff=(0.001, 0.01), status=status
+    )
     assert status.retries == 2 and status.dead_letters == 0
     assert store.totals("orders") == truth(ORDERS)
 
@@ -93,8 +95,14 @@ def test_exhausted_retries_dead_letter_the_batch_and_the_run_continues() -> None
     store, sink = MemoryStore(), ListSink()
     store.fail_next(3)  # exactly max_attempts for the first batch of 100
     status = RunStatus("orders", "bootstrap")
-    bootstrap.run(PIPE, MemorySnapshotSource(ORDERS, batch_size=100), store, retry_backoff=(0.001, 0.01),
-                  dead_letters=sink, status=status)
+    bootstrap.run(
+        PIPE,
+        MemorySnapshotSource(ORDERS, batch_size=100),
+        store,
+        retry_backoff=(0.001, 0.01),
+        dead_letters=sink,
+        status=status,
+    )
     assert status.dead_letters == 100 and status.retries == 2 and status.applied == 400
     assert [letter.record.position for letter in sink.letters] == list(range(100))
     assert all("TransientError" in letter.error and letter.kind == "apply" for letter in sink.letters)

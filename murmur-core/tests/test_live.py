@@ -108,7 +108,9 @@ def test_a_store_outage_pauses_and_retries_without_dead_letters() -> None:
     store = MemoryStore()
     store.fail_next(6)
     pipe = Pipeline("sum", Sum(), key="k", value="v")
-    status = live.run(pipe, MemoryLiveSource(log), store, until_idle=0.3, flush_interval=0.05, retry_backoff=(0.001, 0.01))
+    status = live.run(
+        pipe, MemoryLiveSource(log), store, until_idle=0.3, flush_interval=0.05, retry_backoff=(0.001, 0.01)
+    )
     assert status.dead_letters == 0 and status.retries == 6
     assert store.totals("sum") == {f"c{j}": sum(i for i in range(300) if i % 5 == j) for j in range(5)}
 
@@ -120,8 +122,9 @@ def test_shutdown_during_an_outage_acks_nothing_in_flight() -> None:
     store.fail_next(10_000)
     source = MemoryLiveSource(log)
     status = RunStatus("hot", "live")
-    thread, stop, result = run_in_thread(pipeline=HOT, source=source, store=store, status=status,
-                                         flush_interval=0.01, retry_backoff=(0.01, 0.02))
+    thread, stop, result = run_in_thread(
+        pipeline=HOT, source=source, store=store, status=status, flush_interval=0.01, retry_backoff=(0.01, 0.02)
+    )
     wait_for(lambda: status.retries >= 3, message="never retried")
     stop.set()
     thread.join(10)
@@ -133,7 +136,7 @@ def test_graceful_stop_flushes_and_commits_what_was_received() -> None:
     log = MemoryLog()
     log.extend({"k": "a"} for _ in range(50))
     store, source = MemoryStore(), MemoryLiveSource(log)
-    thread, stop, result = run_in_thread(pipeline=HOT, source=source, store=store, flush_interval=30)
+    thread, stop, _ = run_in_thread(pipeline=HOT, source=source, store=store, flush_interval=30)
     wait_for(lambda: source._acks.pending(0) == 50, timeout=5, message="records not received")
     stop.set()  # long flush interval: only the shutdown flush writes them
     thread.join(10)

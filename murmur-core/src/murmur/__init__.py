@@ -6,6 +6,9 @@ then keep it current with :func:`live.run` from the returned :class:`HandoffToke
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from murmur import bootstrap, live
 from murmur._acks import ContiguousAcks
 from murmur._errors import (
     Aborted,
@@ -37,12 +40,14 @@ from murmur._protocols import (
     SnapshotSource,
     Store,
 )
-from murmur._records import Change, HandoffToken, Record, Version, document_event_id, render_id
+from murmur._read import Reader
+from murmur._records import Change, HandoffToken, Poison, Record, Version, document_event_id, render_id
 from murmur._status import RunStatus
 from murmur._unit import Contribution, ContributionWrite, StateKey, Unit
 from murmur._windows import Window, parse_duration
 from murmur.monoids import (
     Count,
+    DecayedSum,
     First,
     Group,
     Last,
@@ -57,12 +62,28 @@ from murmur.monoids import (
 )
 from murmur.plugins import AdapterContext, AdapterSpec, Option, hookimpl
 
+if TYPE_CHECKING:
+    from murmur.monoids.sketches import HLL, Bloom, TopK
+
 __version__ = "0.1.0"
+
+_LAZY = {"HLL", "TopK", "Bloom"}
+
+
+def __getattr__(name: str) -> Any:
+    # Sketches need datasketches (~160 ms to import): load them on first use, not with murmur.
+    if name in _LAZY:
+        import murmur.monoids
+
+        return getattr(murmur.monoids, name)
+    raise AttributeError(f"module 'murmur' has no attribute {name!r}")
+
 
 __all__ = [
     "Aborted",
     "AdapterContext",
     "AdapterSpec",
+    "Bloom",
     "Cancelled",
     "Change",
     "CheckpointExists",
@@ -74,6 +95,7 @@ __all__ = [
     "ContributionConflict",
     "ContributionWrite",
     "Count",
+    "DecayedSum",
     "DeadLetter",
     "DeadLetterSink",
     "DecodeError",
@@ -82,6 +104,7 @@ __all__ = [
     "FieldError",
     "First",
     "Group",
+    "HLL",
     "HandoffError",
     "HandoffToken",
     "Last",
@@ -95,6 +118,8 @@ __all__ = [
     "PermanentError",
     "Pipeline",
     "PipelineError",
+    "Poison",
+    "Reader",
     "Record",
     "Recorder",
     "RunStatus",
@@ -105,16 +130,19 @@ __all__ = [
     "Store",
     "StoreError",
     "Sum",
+    "TopK",
     "TransientError",
     "Tuple",
     "Unit",
     "Version",
     "Window",
     "__version__",
+    "bootstrap",
     "document_event_id",
     "field_getter",
     "hookimpl",
     "is_transient",
+    "live",
     "parse_duration",
     "parse_monoid",
     "render_id",

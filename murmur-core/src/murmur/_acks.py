@@ -13,7 +13,7 @@ from collections.abc import Hashable
 
 
 class _Partition:
-    __slots__ = ("delivered", "acked", "next_commit")
+    __slots__ = ("acked", "delivered", "next_commit")
 
     def __init__(self, next_commit: int) -> None:
         self.delivered: deque[int] = deque()

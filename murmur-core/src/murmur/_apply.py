@@ -30,11 +30,12 @@ from murmur._errors import (
     DecodeError,
     FieldError,
     PermanentError,
+    TransientError,
     is_transient,
 )
 from murmur._pipeline import Mode, Pipeline
 from murmur._protocols import ClaimStatus, DeadLetter, DeadLetterSink, Deduper, Recorder, Store
-from murmur._records import Poison, Record
+from murmur._records import Poison, Record, Version
 from murmur._unit import Contribution, ContributionWrite, StateKey, Unit
 from murmur.metrics import BatchTicker
 from murmur.monoids import is_group
@@ -181,6 +182,11 @@ class Applier:
 
     # ---------------------------------------------------------------- dedup
 
+    def _claim_id(self, it: Item) -> str | None:
+        """The id claimed in the deduper: scoped by pipeline, since pipelines over one source share ids."""
+        eid = it.record.event_id
+        return f"{self.name}|{eid}" if eid else None
+
     def _dedup(self, items: list[Item], out: Outcome) -> list[Item]:
         # Changelog records are idempotent through contributions; an event id there would also
         # wrongly skip a document deleted and inserted again under the same id.
@@ -189,41 +195,39 @@ class Applier:
         first: dict[str, Item] = {}
         keep: list[Item] = []
         for it in items:
-            eid = it.record.event_id
-            if not eid:
+            cid = self._claim_id(it)
+            if cid is None:
                 keep.append(it)
-            elif eid in first:
+            elif cid in first:
                 self._skip(it, out)  # the same event twice in one batch
             else:
-                first[eid] = it
+                first[cid] = it
                 keep.append(it)
-        ids = list(first)
-        if not ids:
+        if not first:
             return keep
+        ids = list(first)
         if self.absorbed:
             # The merge checks claims atomically; this read only spares a doomed transaction.
-            done = self._guarded(self.dedup.contains, ids, default=set())
-            for it in keep:
-                eid = it.record.event_id
-                if eid and eid not in done:
-                    it.claim = eid
+            done: set[str] = self._guarded(self.dedup.contains, ids, default=set[str]())
+            for cid, it in first.items():
+                if cid not in done:
+                    it.claim = cid
             return self._drop_skipped(keep, done, out)
         statuses = self._claim(ids)
         if statuses is None:  # fail-open: apply without dedup
             return keep
-        dupes = {i for i, s in statuses.items() if s is ClaimStatus.DUPLICATE}
-        for it in keep:
-            eid = it.record.event_id
-            if eid and statuses.get(eid) is ClaimStatus.GRANTED:
-                it.claim = eid
-        return self._drop_skipped(keep, dupes, out)
+        for cid, it in first.items():
+            if statuses.get(cid) is ClaimStatus.GRANTED:
+                it.claim = cid
+        return self._drop_skipped(keep, {c for c, s in statuses.items() if s is ClaimStatus.DUPLICATE}, out)
 
     def _drop_skipped(self, items: list[Item], skip: set[str], out: Outcome) -> list[Item]:
+        """Ack and count as duplicates the items whose claim id is in ``skip``."""
         if not skip:
             return items
         keep = []
         for it in items:
-            if it.record.event_id in skip:
+            if self._claim_id(it) in skip:
                 self._skip(it, out)
             else:
                 keep.append(it)
@@ -281,6 +285,7 @@ class Applier:
     def _commit(self, items: list[Item], meta: dict[str, dict[str, Any]] | None, out: Outcome) -> None:
         if not items and not meta:
             return
+        conflicts = 0
         while True:
             try:
                 unit, rejected, applied = self._build(items, meta)
@@ -294,8 +299,16 @@ class Applier:
             except ClaimConflict as conflict:  # committed by someone else meanwhile: duplicates
                 items = self._drop_skipped(items, set(conflict.event_ids), out)
                 continue
-            except ContributionConflict:
-                continue  # a document changed under us: read its contribution again
+            except ContributionConflict as conflict:
+                # Another writer changed these documents between our read and our write: read them
+                # again, backing off under contention, and give up only within the retry budget.
+                conflicts += 1
+                limit = self.config.max_attempts
+                if limit is not None and conflicts >= limit:
+                    self._fail(items, TransientError(f"contributions kept changing under us: {conflict}"), out)
+                    return
+                self._sleep(min(self.config.backoff[0] * 2**conflicts, self.config.backoff[1]))
+                continue
             except (Cancelled, Aborted):
                 self._release([it.claim for it in items if it.claim])
                 raise
@@ -321,14 +334,20 @@ class Applier:
                 self._dead(it.record, err, "apply", out)
             return
 
-    def _commit_oversized(self, items: list[Item], meta: dict[str, dict[str, Any]] | None, size: int, out: Outcome) -> None:
+    def _commit_oversized(
+        self, items: list[Item], meta: dict[str, dict[str, Any]] | None, size: int, out: Outcome
+    ) -> None:
         """A unit larger than the store's transaction: halve the batch (meta goes with the last half)."""
         if len(items) > 1:
             half = len(items) // 2
             self._commit(items[:half], None, out)
             self._commit(items[half:], meta, out)
             return
-        self._fail(items, PermanentError(f"record touches {size} items; store {self.store.name} commits at most {self.unit_limit}"), out)
+        self._fail(
+            items,
+            PermanentError(f"record touches {size} items; store {self.store.name} commits at most {self.unit_limit}"),
+            out,
+        )
         if meta:
             self._commit([], meta, out)
 
@@ -362,9 +381,8 @@ class Applier:
                 assert change is not None
                 prev = current.get(change.doc_id)
                 applied.append(it)
-                if prev is not None and prev.version is not None and change.version is not None:
-                    if tuple(change.version) <= tuple(prev.version):
-                        continue  # not newer than what is stored: a replay (SPEC §5b)
+                if _not_newer(change.version, prev.version if prev is not None else None):
+                    continue  # not newer than what is stored: a replay (SPEC §5b)
                 if change.deleted:
                     new = Contribution((), None, change.version, deleted=True)
                 else:
@@ -377,10 +395,13 @@ class Applier:
                 if live_prev is not None and not self.group:
                     applied.pop()
                     rejected.append(
-                        (it, PermanentError(
-                            f"monoid {monoid.spec} cannot take back a document's old value; changelog mode "
-                            f"accepts only inserts for it (update/delete of {change.doc_id})"
-                        ))
+                        (
+                            it,
+                            PermanentError(
+                                f"monoid {monoid.spec} cannot take back a document's old value; changelog mode "
+                                f"accepts only inserts for it (update/delete of {change.doc_id})"
+                            ),
+                        )
                     )
                     continue
                 if live_prev is not None:
@@ -446,7 +467,9 @@ class Applier:
             raise Cancelled("shutting down")
 
     def _dead(self, record: Record, exc: BaseException, kind: str, out: Outcome) -> None:
-        letter = DeadLetter(record, f"{type(exc).__name__}: {exc}" if kind == "apply" else str(exc), kind, self.config.source_name)
+        letter = DeadLetter(
+            record, f"{type(exc).__name__}: {exc}" if kind == "apply" else str(exc), kind, self.config.source_name
+        )
         if self.source_dead_letter is not None:
             self._retry(self.source_dead_letter, record, exc, kind)
         elif self.sink is not None:
@@ -465,3 +488,8 @@ class Applier:
 
 def _size(unit: Unit) -> int:
     return len(unit.writes) + len(unit.contributions) + len(unit.claims) + len(unit.meta)
+
+
+def _not_newer(incoming: Version | None, stored: Version | None) -> bool:
+    """Both versioned and the incoming one is not after the stored one (a snapshot read is never stale)."""
+    return incoming is not None and stored is not None and tuple(incoming) <= tuple(stored)

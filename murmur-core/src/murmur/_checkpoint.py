@@ -147,4 +147,3 @@ class Checkpoints:
     def finish(self, index: int, count: int, cp: SegmentCheckpoint) -> None:
         cp.finished = True
         self.store.write_meta(self.pipeline, segment_name(index, count), cp.to_doc())
-

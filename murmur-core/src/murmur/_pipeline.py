@@ -237,8 +237,5 @@ class _Compiled:
             return (), None
         when = self.event_time(value) if self.event_time is not None else event_time
         element = self.lift(self.value(value), when)
-        if self.window is None:
-            bucket = ALL_TIME
-        else:
-            bucket = self.window.bucket(when or dt.datetime.now(dt.UTC))
+        bucket = ALL_TIME if self.window is None else self.window.bucket(when or dt.datetime.now(dt.UTC))
         return tuple(StateKey(n, bucket) for n in dict.fromkeys(names)), element

@@ -33,6 +33,7 @@ class SnapshotSource(Protocol):
     - ``estimated_total(segment)`` is a record count for progress, or ``None`` if unknown.
     - ``default_mode`` is ``"changelog"`` when records carry a ``Change`` (documents), else
       ``"append"``.
+    - Optional ``default_segments``: how many segments to use when the caller names none.
     """
 
     name: str
@@ -106,6 +107,9 @@ class Store(Protocol):
       (checkpoints) per pipeline in a key space of their own; ``write_meta(...,
       only_if_absent=True)`` keeps the first writer's document and returns what is stored.
     - ``max_concurrency`` is how many threads may merge at once (1 for a single-writer store).
+    - Optional ``max_unit_items``: the most writes + contributions + claims + meta one atomic
+      ``merge`` can take (DynamoDB TransactWriteItems: 100). The runtime then splits a batch
+      into units that fit, the checkpoint riding with the last one.
     """
 
     name: str

@@ -59,7 +59,9 @@ class Window:
     @classmethod
     def parse(cls, text: str) -> Window:
         """``day``, ``day:90d``, ``hour:48h``, ``minute:2h`` ⇒ a Window."""
-        gran, _, retention = text.partition(":")
+        gran, sep, retention = text.partition(":")
+        if sep and not retention.strip():
+            raise ConfigError(f"window: {text!r} has a ':' but no retention (expected e.g. day:90d)", option="window")
         return cls(gran.strip(), parse_duration(retention, option="window") if retention else None)
 
     @property

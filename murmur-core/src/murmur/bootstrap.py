@@ -40,7 +40,7 @@ def run(
     batch_tick: float = 1.0,
     metrics: Recorder | None = None,
     checkpoints: CheckpointPolicy = "refuse",
-    segments: int = 1,
+    segments: int | None = None,
     segment: int | None = None,
     handoff_to: LiveSource | None = None,
     dead_letters: DeadLetterSink | None = None,
@@ -57,11 +57,14 @@ def run(
       original handoff token (a finished run does nothing; ``status.already_finished``),
       ``restart`` drops the checkpoints and starts over (safe with a deduper or in changelog mode).
     - ``segments``/``segment``: split the source into ``segments`` parts run concurrently, or
-      run only part ``segment`` (0-based) of them, e.g. in separate processes.
+      run only part ``segment`` (0-based) of them, e.g. in separate processes. ``None`` takes
+      the source's ``default_segments`` (its own ``segments`` option), else 1.
     - ``handoff=False`` skips ``capture_handoff()`` (a one-off snapshot; the token is ``None``).
     - ``status`` receives progress and counts; ``stop`` abandons the run (Cancelled).
     Raises SourceError (scan failed; checkpoint kept), Aborted (fail_on_error), HandoffError.
     """
+    if segments is None:
+        segments = int(getattr(source, "default_segments", None) or 1)
     if max_attempts < 1:
         raise ConfigError("max_attempts must be at least 1", option="max-attempts")
     if segments < 1:

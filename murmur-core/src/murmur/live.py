@@ -97,7 +97,9 @@ def run(
     fatal = threading.Event()
     flushed = _Counter()
     count = max(1, min(lanes, getattr(store, "max_concurrency", lanes)))
-    workers = [_Lane(i, applier, flush_interval, flush_records, recorder, pipeline.name, flushed, fatal) for i in range(count)]
+    workers = [
+        _Lane(i, applier, flush_interval, flush_records, recorder, pipeline.name, flushed, fatal) for i in range(count)
+    ]
     for w in workers:
         w.start()
     keeper = _PositionKeeper(source, store, pipeline.name, position_name, saved)
@@ -262,7 +264,9 @@ class _Lane(threading.Thread):
 class _PositionKeeper:
     """Stores the source's acked position (sources that do not commit on their own, e.g. change streams)."""
 
-    def __init__(self, source: LiveSource, store: Store, pipeline: str, name: str, saved: dict[str, Any] | None) -> None:
+    def __init__(
+        self, source: LiveSource, store: Store, pipeline: str, name: str, saved: dict[str, Any] | None
+    ) -> None:
         self.source = source
         self.store = store
         self.pipeline = pipeline

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,9 @@ class MemoryStore:
     name = "memory"
     max_concurrency = 8
 
-    def __init__(self, *, transactional: bool = True, crash_after: str | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, *, transactional: bool = True, crash_after: str | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.transactional = transactional
         self.crash_after = crash_after  # "writes" | "contributions" | "claims": non-transactional crash points
         self.clock = clock
@@ -162,7 +164,9 @@ class MemoryStore:
         with self._lock:
             return {n: copy.deepcopy(d) for (p, n), d in self.meta.items() if p == pipeline}
 
-    def write_meta(self, pipeline: str, name: str, doc: dict[str, Any], *, only_if_absent: bool = False) -> dict[str, Any]:
+    def write_meta(
+        self, pipeline: str, name: str, doc: dict[str, Any], *, only_if_absent: bool = False
+    ) -> dict[str, Any]:
         with self._lock:
             if only_if_absent and (pipeline, name) in self.meta:
                 return copy.deepcopy(self.meta[(pipeline, name)])
@@ -280,7 +284,7 @@ class MemorySnapshotSource:
         lo, hi = (0, len(self.items)) if segment is None else segment
         start = lo if after is None else int(after) + 1
         for begin in range(start, hi, self.batch_size):
-            batch = []
+            batch: list[Record] = []
             for i in range(begin, min(begin + self.batch_size, hi)):
                 if self.fail_after is not None and self._yielded >= self.fail_after:
                     self.fail_after = None
@@ -373,7 +377,7 @@ class MemoryLog:
 
     def __init__(self, partitions: int = 1) -> None:
         self.partitions: dict[int, list[Any]] = {p: [] for p in range(partitions)}
-        self.committed: dict[int, int] = {}
+        self.committed: dict[Hashable, int] = {}
         self._cond = threading.Condition()
 
     def append(self, value: Any, *, partition: int = 0) -> None:

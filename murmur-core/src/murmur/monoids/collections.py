@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import base64
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -126,6 +126,8 @@ def _inner_json(monoid: Monoid[Any], state: Any) -> Any:
     if to_json is not None:
         return to_json(state)
     return {"$b64": base64.b64encode(monoid.encode(state)).decode()}
+
+
 def _inner_from_json(monoid: Monoid[Any], doc: Any) -> Any:
     from_json = getattr(monoid, "from_json", None)
     if from_json is not None:

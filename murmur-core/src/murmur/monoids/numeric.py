@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from murmur.monoids._base import MonoidBase, wrong_type
+from murmur.monoids._base import MonoidBase, from_jsonable, wrong_type
 
 Number = int | float | Decimal
 
@@ -16,6 +16,13 @@ def _add(a: Number, b: Number) -> Number:
         return a + b  # type: ignore[operator]
     except TypeError:  # Decimal + float: keep the exact side exact
         return Decimal(str(a)) + Decimal(str(b))
+
+
+def _stored_number(kind: str, doc: Any) -> Number:
+    value = from_jsonable(doc)
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise TypeError(f"stored {kind} value is a {type(value).__name__}, not a number")
+    return value  # type: ignore[no-any-return]
 
 
 class Sum(MonoidBase):
@@ -31,6 +38,9 @@ class Sum(MonoidBase):
 
     def inverse(self, a: Number) -> Number:
         return -a
+
+    def from_json(self, doc: Any) -> Number:
+        return _stored_number("sum", doc)
 
     def lift(self, value: Any, event_time: dt.datetime | None = None) -> Number:
         if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
@@ -53,6 +63,12 @@ class Count(MonoidBase):
 
     def inverse(self, a: int) -> int:
         return -a
+
+    def from_json(self, doc: Any) -> int:
+        value = _stored_number("count", doc)
+        if not isinstance(value, int):
+            raise TypeError(f"stored count is a {type(value).__name__}, not an integer")
+        return value
 
     def lift(self, value: Any, event_time: dt.datetime | None = None) -> int:
         return 1

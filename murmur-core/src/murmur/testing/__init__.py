@@ -11,10 +11,15 @@ from murmur.adapters.memory import (
     MemorySnapshotSource,
     MemoryStore,
 )
+from murmur.testing._contracts import DeduperContract, LiveSourceContract, SnapshotSourceContract, StoreContract
 from murmur.testing._laws import check_monoid_laws
 
 __all__ = [
     "Crash",
+    "DeduperContract",
+    "LiveSourceContract",
+    "SnapshotSourceContract",
+    "StoreContract",
     "MemoryDeduper",
     "MemoryLiveSource",
     "MemoryLog",

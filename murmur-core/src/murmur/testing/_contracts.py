@@ -137,7 +137,12 @@ class StoreContract:
         m = Sum()
         past, future = int(time.time()) - 60, int(time.time()) + 3600
         store.merge(
-            Unit(pipeline, m, {StateKey("old", 1): 1, StateKey("new", 2): 2}, expiry={StateKey("old", 1): past, StateKey("new", 2): future})
+            Unit(
+                pipeline,
+                m,
+                {StateKey("old", 1): 1, StateKey("new", 2): 2},
+                expiry={StateKey("old", 1): past, StateKey("new", 2): future},
+            )
         )
         assert store.get_many(pipeline, [StateKey("old", 1), StateKey("new", 2)], m) == [None, 2]
 

@@ -1,0 +1,540 @@
+"""The typer application: ``murmur run``, ``murmur get``, ``murmur plugins``, and plugins' own commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from murmur._errors import ConfigError, MurmurError
+from murmur.cli._config import PipelineArgs, load_config, merged_options, parse_pairs
+from murmur.cli._output import dumps, plain, remember_secrets, report, reporting
+from murmur.cli._run import RunArgs, execute
+from murmur.plugins import AdapterSpec, Registry, create, load, parse_options
+from murmur.plugins._loader import KIND_NAMES
+
+HELP = """Streaming aggregation, snapshot then stream: fold a source of truth into a state store,
+then keep it current from a live source, counting every change once.
+
+\b
+  murmur run --source jsonl -S path=orders.jsonl --key customer --value amount --monoid sum --name orders
+
+  murmur get --name orders alice bob
+"""
+
+RUN_EPILOG = """\b
+Adapter options: -S for the source, -T the store, -D the deduper, -H the handoff live
+source, each OPTION=VALUE (see `murmur plugins show NAME`). A snapshot source runs a
+bootstrap and prints a handoff token; a live source runs until Ctrl-C/SIGTERM or --until-idle.
+
+\b
+Config file (--config murmur.toml); flags override it:
+  [pipeline]        name, key | keys, value, monoid, window, event_time, mode,
+                    from = "pkg.module:pipeline"
+  [source]          adapter = "jsonl", then its options: path = "orders.jsonl"
+  [store] [dedup] [handoff_to]   adapter = "...", then options
+  [run]             max_attempts, fail_on_error, dead_letters, segments,
+                    until_idle, handoff_out
+
+\b
+Exit codes: 0 done, 1 the run failed, 2 usage or configuration error, 130 interrupted
+(progress is checkpointed: continue with --resume). MURMUR_DEBUG=1 shows tracebacks.
+"""
+
+Opt = typer.Option
+
+
+def _registry(ctx: typer.Context) -> Registry:
+    return ctx.obj  # type: ignore[no-any-return]
+
+
+def run_cmd(
+    ctx: typer.Context,
+    source: Annotated[
+        str | None,
+        Opt(
+            "--source",
+            help="Source adapter: a snapshot source (bootstrap) or a live source.",
+            rich_help_panel="Adapters",
+        ),
+    ] = None,
+    store: Annotated[
+        str | None, Opt("--store", help="State store adapter [default: sqlite].", rich_help_panel="Adapters")
+    ] = None,
+    dedup: Annotated[
+        str | None,
+        Opt(
+            "--dedup",
+            help="Deduper adapter. One of the store's kind uses the store's file unless -D path= says otherwise"
+            " (sqlite on sqlite: claim+apply in one transaction, exactly-once).",
+            rich_help_panel="Adapters",
+        ),
+    ] = None,
+    source_opts: Annotated[
+        list[str] | None,
+        Opt("-S", "--source-option", metavar="OPT=VAL", help="Source option (repeatable).", rich_help_panel="Adapters"),
+    ] = None,
+    store_opts: Annotated[
+        list[str] | None,
+        Opt("-T", "--store-option", metavar="OPT=VAL", help="Store option (repeatable).", rich_help_panel="Adapters"),
+    ] = None,
+    dedup_opts: Annotated[
+        list[str] | None,
+        Opt("-D", "--dedup-option", metavar="OPT=VAL", help="Deduper option (repeatable).", rich_help_panel="Adapters"),
+    ] = None,
+    key: Annotated[
+        str | None,
+        Opt(
+            "--key",
+            help="Field path (customer.id), template (post:{id}) or =constant to key by.",
+            rich_help_panel="Pipeline",
+        ),
+    ] = None,
+    keys: Annotated[
+        str | None, Opt("--keys", help="Several keys per record, comma-separated.", rich_help_panel="Pipeline")
+    ] = None,
+    value: Annotated[
+        str | None,
+        Opt("--value", help="Field path of the value (not needed for --monoid count).", rich_help_panel="Pipeline"),
+    ] = None,
+    monoid: Annotated[
+        str | None,
+        Opt(
+            "--monoid",
+            help="sum, count, min, max, first, last, set, hll, topk:K, bloom, decayed:1h, map:sum, tuple:sum,count.",
+            rich_help_panel="Pipeline",
+        ),
+    ] = None,
+    window: Annotated[
+        str | None,
+        Opt("--window", help="Time buckets and retention, e.g. day:90d, hour:48h.", rich_help_panel="Pipeline"),
+    ] = None,
+    event_time: Annotated[
+        str | None,
+        Opt(
+            "--event-time",
+            help="Field with the event time (ISO-8601 or epoch s/ms); default: processing time.",
+            rich_help_panel="Pipeline",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        Opt("--name", help="Pipeline name (its state and checkpoints live under it).", rich_help_panel="Pipeline"),
+    ] = None,
+    pipeline: Annotated[
+        str | None,
+        Opt(
+            "--pipeline",
+            metavar="MODULE:ATTR",
+            help="A murmur.Pipeline object (module:attr or file.py:attr); flags override its fields.",
+            rich_help_panel="Pipeline",
+        ),
+    ] = None,
+    mode: Annotated[
+        str | None, Opt("--mode", help="append or changelog [default: the source's].", rich_help_panel="Pipeline")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        Opt(
+            "--config",
+            metavar="FILE",
+            help="murmur.toml with [pipeline], [source], [store], [dedup], [handoff_to], [run].",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        Opt(
+            "--resume",
+            help="Continue an unfinished bootstrap (a finished one does nothing).",
+            rich_help_panel="Checkpoints and handoff",
+        ),
+    ] = False,
+    restart: Annotated[
+        bool,
+        Opt(
+            "--restart",
+            help="Drop the checkpoints and start over (exact with --dedup or in changelog mode).",
+            rich_help_panel="Checkpoints and handoff",
+        ),
+    ] = False,
+    handoff_out: Annotated[
+        Path | None,
+        Opt(
+            "--handoff-out",
+            metavar="FILE",
+            help="Write the handoff token here.",
+            rich_help_panel="Checkpoints and handoff",
+        ),
+    ] = None,
+    from_handoff: Annotated[
+        Path | None,
+        Opt(
+            "--from-handoff",
+            metavar="FILE",
+            help="Live mode: start after this handoff token.",
+            rich_help_panel="Checkpoints and handoff",
+        ),
+    ] = None,
+    handoff_to: Annotated[
+        str | None,
+        Opt(
+            "--handoff-to",
+            metavar="LIVE",
+            help="Record this live source's position in the handoff token (before the snapshot).",
+            rich_help_panel="Checkpoints and handoff",
+        ),
+    ] = None,
+    handoff_opts: Annotated[
+        list[str] | None,
+        Opt(
+            "-H",
+            "--handoff-option",
+            metavar="OPT=VAL",
+            help="Option of the --handoff-to source (repeatable).",
+            rich_help_panel="Checkpoints and handoff",
+        ),
+    ] = None,
+    no_handoff: Annotated[
+        bool,
+        Opt(
+            "--no-handoff",
+            help="A one-off snapshot: capture no handoff token.",
+            rich_help_panel="Checkpoints and handoff",
+        ),
+    ] = False,
+    then: Annotated[
+        str | None,
+        Opt(
+            "--then",
+            metavar="LIVE",
+            help="Continue with this live source after the bootstrap (not supported yet).",
+            rich_help_panel="Checkpoints and handoff",
+        ),
+    ] = None,
+    segments: Annotated[
+        int | None, Opt("--segments", help="Split the scan into N parts run concurrently.", rich_help_panel="Run")
+    ] = None,
+    segment: Annotated[
+        int | None,
+        Opt(
+            "--segment", help="Run only part I (0-based) of --segments N, e.g. one per process.", rich_help_panel="Run"
+        ),
+    ] = None,
+    until_idle: Annotated[
+        float | None,
+        Opt(
+            "--until-idle",
+            metavar="SECONDS",
+            help="Live mode: stop after this long without a record.",
+            rich_help_panel="Run",
+        ),
+    ] = None,
+    live_mode: Annotated[
+        bool,
+        Opt(
+            "--live", help="Use the live source of this name when it is also a snapshot source.", rich_help_panel="Run"
+        ),
+    ] = False,
+    dead_letters: Annotated[
+        Path | None,
+        Opt(
+            "--dead-letters",
+            metavar="FILE",
+            help="JSON Lines file for records that could not be applied (created on the first one)"
+            " [default: murmur-dead-letters.jsonl].",
+            rich_help_panel="Run",
+        ),
+    ] = None,
+    fail_on_error: Annotated[
+        bool, Opt("--fail-on-error", help="Stop at the first dead letter (exit 1).", rich_help_panel="Run")
+    ] = False,
+    max_attempts: Annotated[
+        int | None,
+        Opt("--max-attempts", help="Attempts per batch on transient store errors [default: 3].", rich_help_panel="Run"),
+    ] = None,
+    json_out: Annotated[
+        bool,
+        Opt("--json", help="Print the summary (or the error) as one JSON object on stdout.", rich_help_panel="Output"),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        Opt("--quiet", "-q", help="No progress or summary on stderr (errors still are).", rich_help_panel="Output"),
+    ] = False,
+) -> None:
+    """Bootstrap a pipeline from a snapshot source, or run it live from a live source."""
+    args = RunArgs(
+        source=source,
+        store=store,
+        dedup=dedup,
+        pipeline=PipelineArgs(name, key, keys, value, monoid, window, event_time, mode, pipeline),
+        source_opts=source_opts or [],
+        store_opts=store_opts or [],
+        dedup_opts=dedup_opts or [],
+        handoff_opts=handoff_opts or [],
+        config=config,
+        resume=resume,
+        restart=restart,
+        handoff_out=handoff_out,
+        from_handoff=from_handoff,
+        handoff_to=handoff_to,
+        then=then,
+        segment=segment,
+        segments=segments,
+        no_handoff=no_handoff,
+        until_idle=until_idle,
+        dead_letters=dead_letters,
+        fail_on_error=fail_on_error,
+        max_attempts=max_attempts,
+        live=live_mode,
+        json=json_out,
+        quiet=quiet,
+    )
+    with reporting(json_mode=json_out):
+        code = execute(_registry(ctx), args)
+    raise typer.Exit(code)
+
+
+def get_cmd(
+    ctx: typer.Context,
+    keys: Annotated[
+        list[str] | None, typer.Argument(metavar="KEY", help="Keys to read (one or more).", show_default=False)
+    ] = None,
+    name: Annotated[str | None, Opt("--name", help="Pipeline name.")] = None,
+    store: Annotated[str | None, Opt("--store", help="State store adapter [default: sqlite].")] = None,
+    store_opts: Annotated[
+        list[str] | None, Opt("-T", "--store-option", metavar="OPT=VAL", help="Store option (repeatable).")
+    ] = None,
+    window: Annotated[
+        str | None, Opt("--window", help="Fold the most recent span of a windowed pipeline, e.g. 7d, 24h.")
+    ] = None,
+    contains: Annotated[
+        str | None, Opt("--contains", metavar="ITEM", help="Bloom pipelines: whether ITEM may have been added.")
+    ] = None,
+    config: Annotated[
+        Path | None, Opt("--config", metavar="FILE", help="murmur.toml ([pipeline] name, [store]).")
+    ] = None,
+    json_out: Annotated[
+        bool, Opt("--json", help="Print one JSON object mapping each key to its value (null: none).")
+    ] = False,
+) -> None:
+    """Print the current value of KEYs: one KEY<TAB>VALUE line each (or --json)."""
+    from murmur._read import Reader
+
+    with reporting(json_mode=json_out):
+        registry = _registry(ctx)
+        cfg = load_config(config)
+        pipeline = name or cfg.section("pipeline").get("name")
+        if not pipeline:
+            raise ConfigError("--name: which pipeline to read (e.g. --name orders)", option="name")
+        if not keys:
+            raise ConfigError("KEY: give at least one key to read (e.g. murmur get --name orders alice)", option="key")
+        store_name = store or cfg.adapter("store") or "sqlite"
+        spec = registry.get("store", store_name, flag="--store")
+        given, labels = merged_options(parse_pairs(store_opts, "-T"), cfg, "store", spec.name)
+        options = parse_options(spec, given, flag="-T", labels=labels)
+        remember_secrets(spec, options)
+        for opt in spec.options:  # reading never creates a database
+            value = options.get(opt.name)
+            if opt.type == "path" and value is not None and not Path(value).exists():
+                raise ConfigError(
+                    f"-T {opt.name}: {str(value)!r} does not exist (nothing has been written there; check the path)",
+                    option=opt.name,
+                )
+        backend = create(spec, options, registry.context(str(pipeline)))
+        try:
+            reader = Reader.open(backend, str(pipeline))
+            states = reader.get_many(keys, last=window)
+            if contains is not None:
+                test = getattr(reader.monoid, "contains", None)
+                if not callable(test):
+                    raise ConfigError(
+                        f"--contains: works with bloom pipelines; {pipeline!r} uses {reader.monoid.spec}",
+                        option="contains",
+                    )
+                values: list[Any] = [None if s is None else bool(test(s, contains)) for s in states]
+            else:
+                values = [reader.result(s) for s in states]
+        finally:
+            backend.close()
+        if json_out:
+            click.echo(dumps(dict(zip(keys, values, strict=True))))
+        else:
+            for k, v in zip(keys, values, strict=True):
+                click.echo(f"{k}\t{plain(v)}")
+
+
+def plugins_list(
+    ctx: typer.Context,
+    json_out: Annotated[bool, Opt("--json", help="Print {adapters: [...], plugins: [...]} as JSON.")] = False,
+) -> None:
+    """Adapters by name and kind, with their distribution, version, guarantees and status."""
+    registry = _registry(ctx)
+    adapters: list[dict[str, Any]] = [
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "description": s.description,
+            "distribution": s.distribution,
+            "version": s.version,
+            "guarantees": list(s.guarantees),
+            "status": "ok",
+        }
+        for s in sorted(registry.specs.values(), key=lambda s: (s.name, s.kind))
+    ]
+    plugins: list[dict[str, Any]] = [
+        {
+            "name": p.name,
+            "module": p.module,
+            "distribution": p.distribution,
+            "version": p.version,
+            "status": p.status,
+            "error": p.error,
+            "adapters": [f"{k}:{n}" for k, n in p.adapters],
+        }
+        for p in registry.plugins
+    ]
+    if json_out:
+        click.echo(dumps({"adapters": adapters, "plugins": plugins}))
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("NAME", "KIND", "DISTRIBUTION", "VERSION", "GUARANTEES", "STATUS"):
+        table.add_column(column, overflow="fold")
+    for a in adapters:
+        table.add_row(a["name"], a["kind"], a["distribution"], a["version"], ", ".join(a["guarantees"]), a["status"])
+    for p in plugins:
+        if p["status"] != "ok":
+            table.add_row(p["name"], "-", p["distribution"], p["version"], "", f"{p['status']}: {p['error'] or ''}")
+    _console().print(table, markup=False, highlight=False)
+
+
+def plugins_show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Adapter name (all kinds of that name are shown).")],
+    json_out: Annotated[bool, Opt("--json", help="Print the adapters and their options as JSON.")] = False,
+) -> None:
+    """An adapter's description, guarantees and options (type, default, env var, help)."""
+    with reporting(json_mode=json_out):
+        registry = _registry(ctx)
+        specs = registry.named(name)
+        if not specs:
+            names = ", ".join(sorted({s.name for s in registry.specs.values()})) or "none"
+            raise ConfigError(f"no adapter named {name!r} (available: {names})", option="name")
+        docs = [_describe(s) for s in specs]
+        if json_out:
+            click.echo(dumps(docs))
+            return
+        from rich.table import Table
+
+        console = _console()
+        for doc in docs:
+            console.print(
+                f"{doc['name']} ({KIND_NAMES.get(doc['kind'], doc['kind'])}) — {doc['description']}\n"
+                f"  from {doc['distribution']} {doc['version']}; guarantees: {', '.join(doc['guarantees']) or '-'}",
+                markup=False,
+                highlight=False,
+            )
+            table = Table(box=None, pad_edge=False, header_style="bold")
+            for column in ("OPTION", "TYPE", "DEFAULT", "ENV", "HELP"):
+                table.add_column(column, overflow="fold")
+            for o in doc["options"]:
+                notes = [n for n in ("required" if o["required"] else "", "secret" if o["secret"] else "") if n]
+                if o["choices"]:
+                    notes.append("one of " + ", ".join(o["choices"]))
+                help_text = o["help"] + (f" ({'; '.join(notes)})" if notes else "")
+                default = "" if o["default"] is None else str(o["default"])
+                table.add_row(o["name"], o["type"], default, o["env"] or "", help_text)
+            if doc["options"]:
+                console.print(table, markup=False, highlight=False)
+            else:
+                console.print("  (no options)", markup=False, highlight=False)
+            console.print()
+
+
+def _console() -> Any:
+    """Stdout; not wrapped at 80 columns when it is a pipe or a file."""
+    from rich.console import Console
+
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=240)
+
+
+def _describe(spec: AdapterSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "kind": spec.kind,
+        "description": spec.description,
+        "distribution": spec.distribution,
+        "version": spec.version,
+        "guarantees": list(spec.guarantees),
+        "options": [
+            {
+                "name": o.name,
+                "type": o.type,
+                "default": "****" if o.secret and o.default is not None else o.default,
+                "env": o.env,
+                "help": o.help,
+                "required": o.required,
+                "secret": o.secret,
+                "choices": list(o.choices) if o.choices else None,
+            }
+            for o in spec.options
+        ],
+    }
+
+
+def _version(value: bool) -> None:
+    if value:
+        from murmur import __version__
+
+        click.echo(f"murmur {__version__}")
+        raise typer.Exit()
+
+
+def make_app(registry: Registry | None = None) -> typer.Typer:
+    """The ``murmur`` app over ``registry`` (default: load the plugins), with plugins' sub-commands."""
+    reg = registry if registry is not None else load()
+    app = typer.Typer(
+        name="murmur",
+        help=HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"obj": reg, "help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def root(
+        version: Annotated[
+            bool, Opt("--version", is_eager=True, callback=_version, help="Show the version and exit.")
+        ] = False,
+    ) -> None:
+        """Streaming aggregation, snapshot then stream."""
+
+    app.command("run", epilog=RUN_EPILOG)(run_cmd)
+    app.command("get")(get_cmd)
+    plugins = typer.Typer(help="Installed adapters and plugins.", no_args_is_help=True, rich_markup_mode=None)
+    plugins.command("list")(plugins_list)
+    plugins.command("show")(plugins_show)
+    app.add_typer(plugins, name="plugins")
+    reg.add_cli(app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``murmur`` console script."""
+    try:
+        app = make_app()
+    except MurmurError as exc:
+        sys.exit(report(exc))
+    try:
+        app(args=argv, prog_name="murmur")
+    except SystemExit:
+        raise
+    except (Exception, KeyboardInterrupt) as exc:  # a plugin's command failed outside our handlers
+        sys.exit(report(exc))

@@ -1,0 +1,388 @@
+"""``murmur run``: validate everything, build the adapters, run bootstrap or live mode, summarize."""
+
+from __future__ import annotations
+
+import gc
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+import click
+from rich.console import Console
+
+from murmur import bootstrap, live
+from murmur._errors import ConfigError
+from murmur._pipeline import Pipeline
+from murmur._records import HandoffToken
+from murmur._status import RunStatus
+from murmur.adapters.deadletters import JsonLinesDeadLetters
+from murmur.cli._config import ConfigFile, PipelineArgs, build_pipeline, load_config, merged_options, parse_pairs
+from murmur.cli._output import dumps, mask, remember_secrets, routed_logging
+from murmur.cli._progress import ProgressDisplay, count, plural
+from murmur.plugins import AdapterSpec, Registry, create, parse_options, shown_options
+
+DEFAULT_DEAD_LETTERS = "murmur-dead-letters.jsonl"
+DEFAULT_STORE = "sqlite"
+
+
+@dataclass
+class RunArgs:
+    """Everything ``murmur run`` was given on the command line (``None``: not given)."""
+
+    source: str | None = None
+    store: str | None = None
+    dedup: str | None = None
+    pipeline: PipelineArgs = field(default_factory=PipelineArgs)
+    source_opts: list[str] = field(default_factory=list)
+    store_opts: list[str] = field(default_factory=list)
+    dedup_opts: list[str] = field(default_factory=list)
+    handoff_opts: list[str] = field(default_factory=list)
+    config: Path | None = None
+    resume: bool = False
+    restart: bool = False
+    handoff_out: Path | None = None
+    from_handoff: Path | None = None
+    handoff_to: str | None = None
+    then: str | None = None
+    segment: int | None = None
+    segments: int | None = None
+    no_handoff: bool = False
+    until_idle: float | None = None
+    dead_letters: Path | None = None
+    fail_on_error: bool = False
+    max_attempts: int | None = None
+    live: bool = False
+    json: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class _Adapter:
+    section: str
+    flag: str
+    spec: AdapterSpec
+    options: dict[str, Any]
+
+
+class _Plan:
+    """A validated run: nothing has been built or touched yet."""
+
+    def __init__(self, registry: Registry, args: RunArgs) -> None:
+        self.registry = registry
+        self.args = args
+        self.config: ConfigFile = load_config(args.config)
+        run_table = self.config.section("run")
+        a = args
+        self.pipeline: Pipeline = build_pipeline(a.pipeline, self.config)
+        self.max_attempts = _pick(a.max_attempts, run_table, "max_attempts", int, self.config)
+        self.fail_on_error = a.fail_on_error or bool(_pick(None, run_table, "fail_on_error", bool, self.config))
+        self.segments = _pick(a.segments, run_table, "segments", int, self.config)
+        self.until_idle = _pick(a.until_idle, run_table, "until_idle", float, self.config)
+        dead = _pick(a.dead_letters, run_table, "dead_letters", str, self.config)
+        self.dead_letters = Path(dead or DEFAULT_DEAD_LETTERS)
+        out = _pick(a.handoff_out, run_table, "handoff_out", str, self.config)
+        self.handoff_out = Path(out) if out else None
+        if a.then:
+            raise ConfigError(
+                f"--then {a.then}: not supported yet; run the live source afterwards with"
+                " `murmur run --source LIVE --from-handoff FILE` (write FILE with --handoff-out)",
+                option="then",
+            )
+
+        # -------- which source, and which runtime
+        source_name = a.source or self.config.adapter("source")
+        if not source_name:
+            raise ConfigError(f"--source: missing; {self._sources()}", option="source")
+        snap, stream = registry.specs.get(("source", source_name)), registry.specs.get(("live", source_name))
+        wants_live = a.live or a.from_handoff is not None or a.until_idle is not None
+        if wants_live and stream is None:
+            why = "--live" if a.live else "--from-handoff" if a.from_handoff is not None else "--until-idle"
+            raise ConfigError(f"--source {source_name}: {why} needs a live source; {self._sources()}", option="source")
+        if stream is not None and (wants_live or snap is None):
+            source_spec, self.live = stream, True
+        elif snap is not None:
+            source_spec, self.live = snap, False
+        else:
+            raise ConfigError(
+                f"--source: unknown source {source_name!r}; {self._sources()}{registry.failed_hint()}", option="source"
+            )
+        self._check_flags(source_name)
+
+        # -------- options, all validated before anything is built
+        self.source = self._adapter("source", "-S", source_spec, a.source_opts)
+        store_name = a.store or self.config.adapter("store") or DEFAULT_STORE
+        self.store = self._adapter("store", "-T", registry.get("store", store_name, flag="--store"), a.store_opts)
+        dedup_name = a.dedup or self.config.adapter("dedup")
+        self.dedup: _Adapter | None = None
+        if dedup_name:
+            spec = registry.get("dedup", dedup_name, flag="--dedup")
+            given = parse_pairs(a.dedup_opts, "-D")
+            inherit = self._shared_files(spec, given) if dedup_name == store_name else {}
+            self.dedup = self._adapter("dedup", "-D", spec, a.dedup_opts, inherit)
+        elif a.dedup_opts:
+            raise ConfigError("-D: deduper options given without --dedup", option="dedup")
+        handoff_name = a.handoff_to or (self.config.adapter("handoff_to") if not self.live else None)
+        self.handoff_to: _Adapter | None = None
+        if handoff_name:
+            spec = registry.get("live", handoff_name, flag="--handoff-to")
+            self.handoff_to = self._adapter("handoff_to", "-H", spec, a.handoff_opts)
+        elif a.handoff_opts:
+            raise ConfigError("-H: handoff options given without --handoff-to", option="handoff-to")
+        self.token = HandoffToken.read(a.from_handoff) if a.from_handoff is not None else None
+        for label, path in (("--handoff-out", self.handoff_out), ("--dead-letters", self.dead_letters)):
+            if path is not None and not path.resolve().parent.is_dir():
+                raise ConfigError(
+                    f"{label} {path}: directory {str(path.resolve().parent)!r} does not exist", option=label
+                )
+
+    def _sources(self) -> str:
+        snap = ", ".join(s.name for s in self.registry.of_kind("source")) or "none"
+        stream = ", ".join(s.name for s in self.registry.of_kind("live")) or "none"
+        return f"snapshot sources: {snap}; live sources: {stream} (see `murmur plugins list`)"
+
+    def _check_flags(self, source: str) -> None:
+        a = self.args
+        if a.resume and a.restart:
+            raise ConfigError("--resume and --restart: give one, not both", option="resume")
+        if self.live:
+            for flag, given in (
+                ("--handoff-to", a.handoff_to),
+                ("--handoff-out", self.handoff_out),
+                ("--segments", self.segments),
+                ("--segment", a.segment),
+                ("--resume", a.resume or None),
+                ("--restart", a.restart or None),
+                ("--no-handoff", a.no_handoff or None),
+            ):
+                if given is not None:
+                    raise ConfigError(
+                        f"{flag}: applies to a snapshot source (bootstrap); {source!r} is a live source"
+                        " (live mode resumes from its stored position by itself)",
+                        option=flag,
+                    )
+        if a.segment is not None and self.segments is None:
+            raise ConfigError(
+                "--segment: give --segments N too (the number of parts the scan is split into)", option="segment"
+            )
+        if self.segments is not None and self.segments < 1:
+            raise ConfigError(f"--segments: expected at least 1, got {self.segments}", option="segments")
+        if a.segment is not None and self.segments is not None and not 0 <= a.segment < self.segments:
+            raise ConfigError(
+                f"--segment: expected 0 to {self.segments - 1} (with --segments {self.segments}), got {a.segment}",
+                option="segment",
+            )
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ConfigError(f"--max-attempts: expected at least 1, got {self.max_attempts}", option="max-attempts")
+        if self.until_idle is not None and self.until_idle <= 0:
+            raise ConfigError(
+                f"--until-idle: expected a number of seconds above 0, got {self.until_idle}", option="until-idle"
+            )
+        if a.no_handoff and (a.handoff_to or self.handoff_out):
+            raise ConfigError(
+                "--no-handoff: cannot be combined with --handoff-to or --handoff-out", option="no-handoff"
+            )
+
+    def _adapter(
+        self, section: str, flag: str, spec: AdapterSpec, pairs: list[str], inherit: dict[str, str] | None = None
+    ) -> _Adapter:
+        given, labels = merged_options(parse_pairs(pairs, flag), self.config, section, spec.name)
+        for name, value in (inherit or {}).items():
+            given.setdefault(name, value)
+        options = parse_options(spec, given, flag=flag, labels=labels)
+        remember_secrets(spec, options)
+        return _Adapter(section, flag, spec, options)
+
+    def _shared_files(self, dedup: AdapterSpec, given: dict[str, str]) -> dict[str, str]:
+        """A file-based deduper of the store's kind uses the store's file unless told otherwise."""
+        out = {}
+        for opt in dedup.options:
+            if opt.type == "path" and opt.name not in given and self.store.spec.option(opt.name) is not None:
+                value = self.store.options.get(opt.name)
+                if value is not None:
+                    out[opt.name] = str(value)
+        return out
+
+    @property
+    def policy(self) -> str:
+        return "resume" if self.args.resume else "restart" if self.args.restart else "refuse"
+
+
+def _pick(given: Any, table: dict[str, Any], key: str, kind: type, config: ConfigFile) -> Any:
+    if given is not None:
+        return given
+    value = table.get(key)
+    if value is None:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ConfigError(f"{config.where('run', key)}: expected {kind.__name__}, got {value!r}", option="config")
+    return value
+
+
+class _Signals:
+    """SIGINT/SIGTERM set ``stop`` (finish in-flight work, checkpoint, exit); a second SIGINT aborts."""
+
+    def __init__(self, stop: threading.Event, display: ProgressDisplay) -> None:
+        self.stop = stop
+        self.display = display
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.stop.set()
+        self.display.stopping = f"{signal.Signals(signum).name}: stopping (Ctrl-C again to abort)"
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _close(*things: Any) -> None:
+    for thing in things:
+        if thing is not None:
+            try:
+                thing.close()
+            except Exception as exc:  # closing must not hide the run's outcome
+                click.echo(mask(f"murmur: warning: closing {type(thing).__name__} failed: {exc}"), err=True)
+
+
+def execute(registry: Registry, args: RunArgs, *, console: Console | None = None) -> int:
+    """Validate, build, run, summarize; returns the exit code (errors are raised)."""
+    plan = _Plan(registry, args)
+    err = console or Console(stderr=True)
+    context = registry.context(plan.pipeline.name)
+    store = dedup = source = target = None
+    sink = JsonLinesDeadLetters(plan.dead_letters, pipeline=plan.pipeline.name)
+    try:
+        source = create(plan.source.spec, plan.source.options, context)  # first: its checks are the cheapest
+        store = create(plan.store.spec, plan.store.options, context)
+        dedup = create(plan.dedup.spec, plan.dedup.options, context) if plan.dedup else None
+        target = create(plan.handoff_to.spec, plan.handoff_to.options, context) if plan.handoff_to else None
+        status = RunStatus(plan.pipeline.name, "live" if plan.live else "bootstrap")
+        style = "off" if args.quiet else "bars" if err.is_terminal else "plain"
+        display = ProgressDisplay(err, status, style=style)
+        if (
+            not args.quiet
+            and plan.policy == "restart"
+            and dedup is None
+            and (plan.pipeline.mode or source.default_mode) == "append"
+        ):
+            display.write(
+                "murmur: warning: --restart without --dedup counts again what the earlier run applied;"
+                " add --dedup sqlite to make a restart exact"
+            )
+        stop = threading.Event()
+        token: HandoffToken | None = None
+        # Start-up objects (modules, plugins) live for the whole run: keep full collections from
+        # rescanning them for every few thousand records in flight.
+        gc.freeze()
+        with routed_logging(display.write, quiet=args.quiet), _Signals(stop, display), display:
+            if plan.live:
+                live.run(
+                    plan.pipeline,
+                    source,
+                    store,
+                    dedup=dedup,
+                    handoff=plan.token,
+                    dead_letters=sink,
+                    status=status,
+                    stop=stop,
+                    until_idle=plan.until_idle,
+                )
+                source = None  # live.run closed it
+            else:
+                extra: dict[str, Any] = {}
+                if plan.max_attempts is not None:
+                    extra["max_attempts"] = plan.max_attempts
+                token = bootstrap.run(
+                    plan.pipeline,
+                    source,
+                    store,
+                    dedup=dedup,
+                    fail_on_error=plan.fail_on_error,
+                    checkpoints=plan.policy,  # type: ignore[arg-type]
+                    segments=plan.segments,
+                    segment=args.segment,
+                    handoff_to=target,
+                    dead_letters=sink,
+                    status=status,
+                    stop=stop,
+                    handoff=not args.no_handoff,
+                    **extra,
+                )
+        if token is not None and plan.handoff_out is not None and not args.no_handoff:
+            token.write(plan.handoff_out)
+    finally:
+        gc.unfreeze()
+        _close(sink, source, target, dedup, store)
+    _summarize(plan, status, sink, args, err)
+    return 0
+
+
+def _summarize(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args: RunArgs, err: Console) -> None:
+    summary = status.summary()
+    letters = str(plan.dead_letters) if sink.count else None
+    summary.update(
+        ok=True,
+        exit_code=0,
+        dead_letters_file=letters,
+        handoff_file=str(plan.handoff_out) if plan.handoff_out is not None and status.handoff is not None else None,
+        source={
+            "adapter": plan.source.spec.name,
+            "kind": plan.source.spec.kind,
+            "options": shown_options(plan.source.spec, plan.source.options),
+        },
+        store={"adapter": plan.store.spec.name, "options": shown_options(plan.store.spec, plan.store.options)},
+        dedup={"adapter": plan.dedup.spec.name, "options": shown_options(plan.dedup.spec, plan.dedup.options)}
+        if plan.dedup
+        else None,
+    )
+    if args.json:
+        click.echo(dumps(summary))
+    if args.quiet:
+        return
+    lines = []
+    name = status.pipeline
+    if status.already_finished:
+        lines.append(f"{name} · already finished, nothing to do (pass --restart to run it again)")
+    else:
+        what = "live run stopped" if status.mode == "live" else "bootstrap finished"
+        lines.append(f"{name} · {what} in {summary['elapsed_seconds']:.1f}s" + (" (resumed)" if status.resumed else ""))
+        lines.append(
+            f"  records       {count(status.records)} ({count(status.applied)} applied,"
+            f" {plural(status.dead_letters, 'dead letter')}, {plural(status.dedup_skips, 'dedup skip')},"
+            f" {plural(status.retries, 'retry', 'retries')})"
+        )
+        lines.append(f"  key writes    {count(status.written_keys)}")
+        rate = summary["records_per_second"]
+        lines.append(f"  rate          {count(rate) if rate is not None else '-'} records/s")
+    if status.dead_letters:
+        where = f"→ {letters}" if letters else "→ the source's dead-letter destination"
+        lines.append(f"  dead letters  {count(status.dead_letters)} {where}")
+        for sample in status.dead_letter_samples[:3]:
+            event, _, error = sample.partition(": ")
+            lines.append(f"                {error if error.startswith(event) else sample}")
+    token = status.handoff
+    continues = token is not None and (token.token is not None or token.live or plan.handoff_out is not None)
+    if token is not None and continues and status.mode == "bootstrap" and not args.no_handoff:
+        written = (
+            f"; written to {plan.handoff_out}" if plan.handoff_out is not None else " (save it with --handoff-out FILE)"
+        )
+        live_part = f", live position for {token.live.get('source')}" if token.live else ""
+        lines.append(
+            f"  handoff       {token.source} token captured"
+            f" {token.captured_at.isoformat(timespec='seconds')}{live_part}{written}"
+        )
+    for line in lines:
+        err.print(mask(line), markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,644 @@
+"""The ``dynamodb`` store (SPEC §4, §7).
+
+Table layout (``murmur dynamodb create-tables --state T`` makes it): ``pk`` (S, hash), ``sk``
+(N, range), TTL on ``ttl``. Pipeline names never contain ``#`` or ``|``, so the first of those
+characters in ``pk`` says what an item is:
+
+====================================  ==============  =============================================
+``pk``                                ``sk``          item
+====================================  ==============  =============================================
+``<pipeline>#<entity>``               bucket          state: ``v`` value, ``ttl``, ``ver``, ``vt``
+``<pipeline>|doc|<doc id>``           0               changelog contribution: ``c`` (JSON text)
+``<pipeline>|meta``                   hash of name    checkpoint: ``name``, ``doc`` (JSON text)
+====================================  ==============  =============================================
+
+How a delta is written depends on the monoid's kind:
+
+- ``sum``/``count``: ``UpdateItem ADD`` — atomic, exact (ints and Decimals; floats by their
+  shortest decimal text), negative deltas for retractions. ``vt`` remembers a float or Decimal
+  sum so it reads back as one; integral sums read back as ``int``.
+- ``min``/``max``: a conditional ``SET`` that only lands when the new value is lower/higher
+  (equal is a no-op). Numbers and strings compare natively; datetimes are kept as epoch
+  microseconds (``vt = "dt"``; naive ones are taken as UTC).
+- anything else: compare-and-swap on ``ver``: read, ``monoid.combine``, conditional write of
+  ``monoid.encode(state)`` as binary; a lost race backs off and retries, up to ``cas_attempts``.
+
+An expired item (``ttl`` passed but not yet deleted — DynamoDB deletes lazily) reads as
+missing and is started over by the next write, as if it were gone.
+
+Non-transactional merges write state (keys in parallel), then contributions, then meta, so a
+crash re-applies rather than loses (at-least-once). Transactional merges put the whole unit —
+state updates, contributions (conditioned on the version read), claims on the absorbed
+deduper's table and meta — in one ``TransactWriteItems``: all or nothing, so with claims every
+record counts exactly once, for every monoid. DynamoDB allows 100 actions per transaction,
+hence ``max_unit_items``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from murmur import (
+    ClaimConflict,
+    ConfigError,
+    Contribution,
+    ContributionConflict,
+    Deduper,
+    FieldError,
+    Monoid,
+    StateKey,
+    StoreError,
+    TransientError,
+    Unit,
+)
+
+from murmur_dynamodb._batch import batch_get, batch_write
+from murmur_dynamodb._client import Connection, Workers, close_client, where
+from murmur_dynamodb._codec import (
+    Item,
+    backoff,
+    from_micros,
+    micros,
+    name_hash,
+    now,
+    number,
+    parse_number,
+)
+from murmur_dynamodb._errors import TRANSIENT_REASONS, ConditionFailed, TransactionCancelled, call
+from murmur_dynamodb.dedup import DynamoDBDeduper
+
+#: DynamoDB's limit of actions in one TransactWriteItems.
+TRANSACTION_LIMIT = 100
+#: Contribution texts remembered from reads (for the conditional write that follows the read).
+READ_TEXTS_KEPT = 100_000
+
+ADDITIVE = frozenset({"sum", "count"})
+EXTREMES = frozenset({"min", "max"})
+
+_EXPIRED = "(attribute_exists(#ttl) AND #ttl <= :now)"
+
+
+def _live(item: Item | None, at: float) -> bool:
+    return item is not None and not ("ttl" in item and float(item["ttl"]["N"]) <= at)
+
+
+@dataclass
+class _Write:
+    """One state key's update, ready for UpdateItem or a transaction's ``Update``."""
+
+    key: StateKey
+    av_key: Item
+    update: str
+    condition: str
+    names: dict[str, str]
+    values: dict[str, Any]
+    #: Non-transactional only: what a failed condition means (None ⇒ the write is a no-op).
+    on_conflict: Callable[[Item | None], None] | None = field(default=None, repr=False)
+    is_min: bool = False
+
+    def params(self, table: str) -> dict[str, Any]:
+        return {
+            "TableName": table,
+            "Key": self.av_key,
+            "UpdateExpression": self.update,
+            "ConditionExpression": self.condition,
+            "ExpressionAttributeNames": self.names,
+            "ExpressionAttributeValues": self.values,
+        }
+
+
+class DynamoDBStore:
+    """State, contributions and checkpoints in one DynamoDB table (see the module docstring).
+
+    ``transactional``: ``True`` or ``False`` fixes the mode; ``None`` (the default) turns it on
+    when :meth:`absorbs` accepts a ``dynamodb`` deduper on the same endpoint and region.
+    """
+
+    name = "dynamodb"
+    max_concurrency = 8
+    #: Most writes + contributions + claims + meta one unit may hold (one TransactWriteItems).
+    max_unit_items = TRANSACTION_LIMIT
+
+    def __init__(
+        self,
+        table: str = "murmur_state",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        consistent_reads: bool = True,
+        max_pool_connections: int = 16,
+        transactional: bool | None = None,
+        cas_attempts: int = 10,
+    ) -> None:
+        if cas_attempts < 1:
+            raise ConfigError("dynamodb store: cas_attempts must be at least 1", option="cas_attempts")
+        self.table = table
+        self.consistent_reads = consistent_reads
+        self.cas_attempts = cas_attempts
+        self.transactional_option = transactional
+        self.transactional = bool(transactional)
+        self.connection = Connection(endpoint_url, region, max_pool_connections)
+        self.what = f"dynamodb store (table {table!r})"
+        self.client = self.connection.client(self.what)
+        self._dedup: DynamoDBDeduper | None = None
+        self._workers = Workers(max_pool_connections, "murmur-ddb-store")
+        self._pipelines: set[str] = set()
+        # The exact text of each contribution read, so that the "unchanged since read" condition
+        # compares what is stored byte for byte rather than a re-serialisation of it.
+        self._read_texts: dict[tuple[str, str], tuple[Contribution, str]] = {}
+        self._texts_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ keys
+
+    def _check_pipeline(self, pipeline: str) -> str:
+        if pipeline not in self._pipelines:
+            if not pipeline or "#" in pipeline or "|" in pipeline:
+                raise ConfigError(
+                    f"{self.what}: pipeline name {pipeline!r} may not be empty or contain '#' or '|'", option="name"
+                )
+            self._pipelines.add(pipeline)
+        return pipeline
+
+    def _state_key(self, pipeline: str, key: StateKey) -> Item:
+        return {"pk": {"S": f"{pipeline}#{key.entity}"}, "sk": {"N": str(int(key.bucket))}}
+
+    @staticmethod
+    def _doc_key(pipeline: str, doc_id: str) -> Item:
+        return {"pk": {"S": f"{pipeline}|doc|{doc_id}"}, "sk": {"N": "0"}}
+
+    @staticmethod
+    def _meta_key(pipeline: str, name: str) -> Item:
+        return {"pk": {"S": f"{pipeline}|meta"}, "sk": {"N": str(name_hash(name))}}
+
+    def _describe_key(self, av_key: Item) -> str:
+        return f"{self.table}/{av_key['pk']['S']}/{av_key['sk']['N']}"
+
+    # ------------------------------------------------------------------ dedup absorption
+
+    @property
+    def location(self) -> tuple[str, str]:
+        return where(self.client)
+
+    def absorbs(self, deduper: Deduper) -> bool:
+        """True for a ``dynamodb`` deduper on the same endpoint and region, unless transactional=false.
+
+        Absorbing turns the transactional mode on: claims then commit with the state.
+        """
+        if self.transactional_option is False or not isinstance(deduper, DynamoDBDeduper):
+            return False
+        if deduper.location != self.location:
+            return False
+        if deduper.table == self.table:
+            raise ConfigError(
+                f"{self.what}: the deduper needs a table of its own (both use {self.table!r}); "
+                "create one with `murmur dynamodb create-tables --dedup NAME`",
+                option="table",
+            )
+        self._dedup = deduper
+        self.transactional = True
+        return True
+
+    # ------------------------------------------------------------------ reading state
+
+    def _decode(self, item: Item | None, monoid: Monoid[Any], at: float) -> Any:
+        if item is None or not _live(item, at) or "v" not in item:
+            return None
+        value = item["v"]
+        kind = monoid.kind
+        if kind in ADDITIVE or kind in EXTREMES:
+            if "S" in value:
+                return value["S"]
+            if "N" not in value:
+                raise StoreError(f"{self.what}: key {self._describe_key(item)} holds no number for {monoid.spec}")
+            marker = item.get("vt", {}).get("S")
+            if marker == "f":
+                return float(value["N"])
+            if marker == "d":
+                return Decimal(value["N"])
+            if marker == "dt":
+                return from_micros(int(value["N"]))
+            return parse_number(value["N"])
+        if "B" not in value:
+            raise StoreError(f"{self.what}: key {self._describe_key(item)} holds no encoded {monoid.spec} state")
+        return monoid.decode(bytes(value["B"]), key=self._describe_key(item))
+
+    def _read(self, keys: Sequence[Item], *, consistent: bool) -> dict[tuple[str, str], Item]:
+        items = batch_get(self.client, self.table, keys, consistent=consistent, what=self.what)
+        return {(i["pk"]["S"], i["sk"]["N"]): i for i in items}
+
+    @staticmethod
+    def _ref(av_key: Item) -> tuple[str, str]:
+        return (av_key["pk"]["S"], av_key["sk"]["N"])
+
+    def get_many(self, pipeline: str, keys: Sequence[StateKey], monoid: Monoid[Any]) -> list[Any]:
+        self._check_pipeline(pipeline)
+        av_keys = [self._state_key(pipeline, k) for k in keys]
+        unique = list({self._ref(k): k for k in av_keys}.values())
+        found = self._read(unique, consistent=self.consistent_reads)
+        at = now()
+        return [self._decode(found.get(self._ref(k)), monoid, at) for k in av_keys]
+
+    def get_contributions(self, pipeline: str, doc_ids: Sequence[str], monoid: Monoid[Any]) -> dict[str, Contribution]:
+        self._check_pipeline(pipeline)
+        unique = list(dict.fromkeys(doc_ids))
+        found = self._read([self._doc_key(pipeline, d) for d in unique], consistent=True)
+        out: dict[str, Contribution] = {}
+        for doc_id in unique:
+            item = found.get(self._ref(self._doc_key(pipeline, doc_id)))
+            if item is not None:
+                text = item["c"]["S"]
+                out[doc_id] = contribution = Contribution.loads(text, monoid, doc_id=doc_id)
+                self._remember(pipeline, doc_id, contribution, text)
+        return out
+
+    def _remember(self, pipeline: str, doc_id: str, contribution: Contribution, text: str) -> None:
+        with self._texts_lock:
+            self._read_texts.pop((pipeline, doc_id), None)
+            self._read_texts[(pipeline, doc_id)] = (contribution, text)
+            while len(self._read_texts) > READ_TEXTS_KEPT:  # oldest first
+                del self._read_texts[next(iter(self._read_texts))]
+
+    def _expected_text(self, pipeline: str, doc_id: str, expected: Contribution, monoid: Monoid[Any]) -> str:
+        with self._texts_lock:
+            seen = self._read_texts.get((pipeline, doc_id))
+        if seen is not None and seen[0] == expected:
+            return seen[1]
+        return expected.dumps(monoid)
+
+    # ------------------------------------------------------------------ building writes
+
+    def _add(self, av_key: Item, key: StateKey, delta: Any, expiry: int | None, at: float) -> _Write:
+        names = {"#v": "v", "#ttl": "ttl"}
+        values: dict[str, Any] = {":d": number(delta), ":now": number(int(at))}
+        sets = []
+        if expiry is not None:
+            sets.append("#ttl = :ttl")
+            values[":ttl"] = number(int(expiry))
+        if isinstance(delta, float):  # a float sum reads back as float unless a Decimal joined it
+            names["#vt"] = "vt"
+            sets.append("#vt = if_not_exists(#vt, :vt)")
+            values[":vt"] = {"S": "f"}
+        elif isinstance(delta, Decimal):
+            names["#vt"] = "vt"
+            sets.append("#vt = :vt")
+            values[":vt"] = {"S": "d"}
+        update = "ADD #v :d" + (" SET " + ", ".join(sets) if sets else "")
+        return _Write(key, av_key, update, "attribute_not_exists(#ttl) OR #ttl > :now", names, values)
+
+    @staticmethod
+    def _extreme_form(kind: str, value: Any) -> tuple[dict[str, Any], str, str | None]:
+        """(attribute value, DynamoDB type, ``vt`` marker) of a min/max value."""
+        if isinstance(value, bool):
+            raise FieldError(f"{kind}: expected a number, string or datetime, got bool")
+        if isinstance(value, str):
+            return {"S": value}, "S", None
+        if isinstance(value, dt.datetime):
+            return number(micros(value)), "N", "dt"
+        if isinstance(value, int):
+            return number(value), "N", None
+        if isinstance(value, float):
+            return number(value), "N", "f"
+        if isinstance(value, Decimal):
+            return number(value), "N", "d"
+        raise FieldError(f"{kind}: cannot store a {type(value).__name__} ({value!r:.40}) as a min/max value")
+
+    def _extreme(self, av_key: Item, key: StateKey, kind: str, value: Any, expiry: int | None, at: float) -> _Write:
+        x, ty, marker = self._extreme_form(kind, value)
+        names = {"#v": "v", "#ttl": "ttl", "#vt": "vt"}
+        values: dict[str, Any] = {":x": x, ":ty": {"S": ty}, ":now": number(int(at))}
+        if marker == "dt":
+            guard = "#vt = :dt AND "
+            values[":dt"] = {"S": "dt"}
+        elif ty == "N":
+            guard = "(attribute_not_exists(#vt) OR #vt <> :dt) AND "
+            values[":dt"] = {"S": "dt"}
+        else:
+            guard = ""
+        better = ">" if kind == "min" else "<"  # replace when the stored value is worse
+        condition = f"attribute_not_exists(#v) OR {_EXPIRED} OR (attribute_type(#v, :ty) AND {guard}#v {better} :x)"
+        sets = ["#v = :x"]
+        if marker is not None:
+            sets.append("#vt = :vt")
+            values[":vt"] = {"S": marker}
+        if expiry is not None:
+            sets.append("#ttl = :ttl")
+            values[":ttl"] = number(int(expiry))
+        update = "SET " + ", ".join(sets) + ("" if marker is not None else " REMOVE #vt")
+
+        def on_conflict(stored: Item | None) -> None:
+            # The stored value is at least as good: a silent no-op — unless it is of another type.
+            if stored is not None and _live(stored, now()) and "v" in stored:
+                stored_type = "S" if "S" in stored["v"] else "N"
+                stored_dt = stored.get("vt", {}).get("S") == "dt"
+                if stored_type != ty or stored_dt != (marker == "dt"):
+                    raise FieldError(
+                        f"{kind}: cannot compare the stored value of {self._describe_key(av_key)} with {value!r:.40}"
+                    )
+
+        return _Write(key, av_key, update, condition, names, values, on_conflict, kind == "min")
+
+    def _cas(
+        self,
+        av_key: Item,
+        key: StateKey,
+        monoid: Monoid[Any],
+        delta: Any,
+        stored: Item | None,
+        expiry: int | None,
+        at: float,
+    ) -> _Write:
+        old = self._decode(stored, monoid, at)
+        new = delta if old is None else monoid.combine(old, delta)
+        names = {"#v": "v", "#ver": "ver"}
+        version = int(stored["ver"]["N"]) if stored is not None and "ver" in stored else None
+        values: dict[str, Any] = {":v": {"B": monoid.encode(new)}, ":next": number((version or 0) + 1)}
+        if version is None:
+            condition = "attribute_not_exists(#ver)"
+        else:
+            condition = "#ver = :ver"
+            values[":ver"] = number(version)
+        sets = ["#v = :v", "#ver = :next"]
+        if expiry is not None:
+            names["#ttl"] = "ttl"
+            sets.append("#ttl = :ttl")
+            values[":ttl"] = number(int(expiry))
+        return _Write(key, av_key, "SET " + ", ".join(sets), condition, names, values)
+
+    def _writes(self, unit: Unit, at: float, stored: dict[tuple[str, str], Item] | None) -> list[_Write]:
+        """The state updates of a unit; ``stored`` holds the items read for CAS (and, in a transaction, min/max)."""
+        kind = unit.monoid.kind
+        out = []
+        for key, delta in unit.writes.items():
+            av_key = self._state_key(unit.pipeline, key)
+            expiry = unit.expiry.get(key)
+            if kind in ADDITIVE:
+                out.append(self._add(av_key, key, delta, expiry, at))
+            elif kind in EXTREMES:
+                out.append(self._extreme(av_key, key, kind, delta, expiry, at))
+            else:
+                item = None if stored is None else stored.get(self._ref(av_key))
+                out.append(self._cas(av_key, key, unit.monoid, delta, item, expiry, at))
+        return out
+
+    # ------------------------------------------------------------------ merge
+
+    def merge(self, unit: Unit) -> None:
+        self._check_pipeline(unit.pipeline)
+        if unit.empty:
+            return
+        if unit.claims and self._dedup is None:
+            raise StoreError(f"{self.what}: the unit carries claims but this store absorbed no deduper")
+        if self.transactional:
+            self._merge_transaction(unit)
+            return
+        self._write_state(unit)
+        if unit.contributions:
+            puts = [
+                {"PutRequest": {"Item": {**self._doc_key(unit.pipeline, d), "c": {"S": cw.new.dumps(unit.monoid)}}}}
+                for d, cw in unit.contributions.items()
+            ]
+            batch_write(self.client, self.table, puts, what=self.what)
+        if unit.meta:
+            puts = [{"PutRequest": {"Item": self._meta_item(unit.pipeline, n, d)}} for n, d in unit.meta.items()]
+            batch_write(self.client, self.table, puts, what=self.what)
+
+    def _write_state(self, unit: Unit) -> None:
+        if not unit.writes:
+            return
+        at = now()
+        stored = None
+        if unit.monoid.kind not in ADDITIVE and unit.monoid.kind not in EXTREMES:
+            stored = self._read([self._state_key(unit.pipeline, k) for k in unit.writes], consistent=True)
+        writes = self._writes(unit, at, stored)
+        self._workers.map(lambda w: self._write_one(unit, w), writes)
+
+    def _write_one(self, unit: Unit, write: _Write) -> None:
+        kind = unit.monoid.kind
+        for attempt in range(self.cas_attempts):
+            try:
+                call(
+                    self.what,
+                    self.client.update_item,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **write.params(self.table),
+                )
+                return
+            except ConditionFailed as failed:
+                stored = failed.item
+            at = now()
+            if kind in EXTREMES:
+                if stored is not None and write.on_conflict is not None:
+                    write.on_conflict(stored)
+                    return
+            elif kind in ADDITIVE:
+                self._drop_expired([write.av_key])
+            else:  # lost a compare-and-swap race: combine with what is there now
+                backoff(attempt)
+                stored = self._read([write.av_key], consistent=True).get(self._ref(write.av_key))
+                write = self._cas(
+                    write.av_key, write.key, unit.monoid, unit.writes[write.key], stored, unit.expiry.get(write.key), at
+                )
+        raise TransientError(
+            f"{self.what}: key {self._describe_key(write.av_key)} changed under {self.cas_attempts} attempts "
+            "to update it (heavy contention; raise cas_attempts or retry)"
+        )
+
+    def _drop_expired(self, av_keys: Sequence[Item]) -> None:
+        """Delete items whose ttl passed (they read as missing already), so writes start them over."""
+
+        def drop(av_key: Item) -> None:
+            with contextlib.suppress(ConditionFailed):  # someone else started it over already
+                call(
+                    self.what,
+                    self.client.delete_item,
+                    TableName=self.table,
+                    Key=av_key,
+                    ConditionExpression="#ttl <= :now",
+                    ExpressionAttributeNames={"#ttl": "ttl"},
+                    ExpressionAttributeValues={":now": number(int(now()))},
+                )
+
+        self._workers.map(drop, av_keys)
+
+    def _meta_item(self, pipeline: str, name: str, doc: dict[str, Any]) -> Item:
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        return {**self._meta_key(pipeline, name), "name": {"S": name}, "doc": {"S": text}}
+
+    # ------------------------------------------------------------------ transactional merge
+
+    def _merge_transaction(self, unit: Unit) -> None:
+        claims = list(dict.fromkeys(unit.claims))
+        size = len(unit.writes) + len(unit.contributions) + len(claims) + len(unit.meta)
+        if size > TRANSACTION_LIMIT:
+            raise StoreError(
+                f"{self.what}: a unit of {size} items (writes {len(unit.writes)}, contributions "
+                f"{len(unit.contributions)}, claims {len(claims)}, meta {len(unit.meta)}) does not fit one "
+                f"TransactWriteItems (at most {TRANSACTION_LIMIT}); the runtime must size units by max_unit_items"
+            )
+        kind = unit.monoid.kind
+        needs_read = kind not in ADDITIVE
+        for attempt in range(self.cas_attempts):
+            at = now()
+            stored = None
+            if needs_read and unit.writes:
+                stored = self._read([self._state_key(unit.pipeline, k) for k in unit.writes], consistent=True)
+            writes = self._writes(unit, at, stored)
+            if kind in EXTREMES and stored is not None:
+                writes = [w for w in writes if self._extreme_needed(w, stored.get(self._ref(w.av_key)), at)]
+            actions: list[dict[str, Any]] = [{"Update": w.params(self.table)} for w in writes]
+            docs = list(unit.contributions)
+            for doc_id in docs:
+                actions.append({"Put": self._contribution_put(unit, doc_id)})
+            first_claim = len(actions)
+            assert self._dedup is not None or not claims
+            for event_id in claims:
+                actions.append(self._dedup.claim_action(event_id, at))  # type: ignore[union-attr]
+            for name, doc in unit.meta.items():
+                actions.append({"Put": {"TableName": self.table, "Item": self._meta_item(unit.pipeline, name, doc)}})
+            if not actions:
+                return
+            try:
+                call(self.what, self.client.transact_write_items, TransactItems=actions)
+                return
+            except TransactionCancelled as cancelled:
+                expired = self._cancelled(cancelled, unit, writes, docs, claims, first_claim)
+            if expired:
+                self._drop_expired(expired)
+            backoff(attempt)
+        raise TransientError(
+            f"{self.what}: TransactWriteItems of {size} items cancelled {self.cas_attempts} times by concurrent "
+            "changes (heavy contention; raise cas_attempts or retry)"
+        )
+
+    def _extreme_needed(self, write: _Write, stored: Item | None, at: float) -> bool:
+        """Whether a min/max write would change the key: in a transaction a failed condition
+        cancels everything, so keys that would not change are left out."""
+        if stored is None or not _live(stored, at) or "v" not in stored:
+            return True
+        assert write.on_conflict is not None
+        write.on_conflict(stored)  # raises on a type mismatch
+        x, old = write.values[":x"], stored["v"]
+        new_value: Any = x["S"] if "S" in x else Decimal(x["N"])
+        old_value: Any = old["S"] if "S" in old else Decimal(old["N"])
+        return bool(new_value < old_value) if write.is_min else bool(new_value > old_value)
+
+    def _contribution_put(self, unit: Unit, doc_id: str) -> dict[str, Any]:
+        cw = unit.contributions[doc_id]
+        put: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": {**self._doc_key(unit.pipeline, doc_id), "c": {"S": cw.new.dumps(unit.monoid)}},
+        }
+        if cw.expected is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "#c = :expected"
+            put["ExpressionAttributeNames"] = {"#c": "c"}
+            text = self._expected_text(unit.pipeline, doc_id, cw.expected, unit.monoid)
+            put["ExpressionAttributeValues"] = {":expected": {"S": text}}
+        return put
+
+    def _cancelled(
+        self,
+        cancelled: TransactionCancelled,
+        unit: Unit,
+        writes: list[_Write],
+        docs: list[str],
+        claims: list[str],
+        first_claim: int,
+    ) -> list[Item]:
+        """Turn a cancellation into ClaimConflict / ContributionConflict / a permanent error,
+        or return the expired state keys to start over before the transaction is retried."""
+        reasons = cancelled.reasons
+        if not reasons:  # an endpoint that gives no reasons: ask the dedup table which claims lost
+            taken = self._dedup.contains(claims) if claims and self._dedup is not None else set()
+            if taken:
+                raise ClaimConflict(taken) from None
+            return []
+        codes = [str(r.get("Code") or "None") for r in reasons]
+        failed = [(i, c) for i, c in enumerate(codes) if c not in ("None", "ConditionalCheckFailed")]
+        permanent = [(i, c) for i, c in failed if c not in TRANSIENT_REASONS]
+        if permanent:
+            detail = "; ".join(f"action {i}: {c} {reasons[i].get('Message', '')}".strip() for i, c in permanent)
+            raise StoreError(f"{self.what}: TransactWriteItems refused: {detail}")
+        lost = {i for i, c in enumerate(codes) if c == "ConditionalCheckFailed"}
+        taken = {claims[i - first_claim] for i in lost if first_claim <= i < first_claim + len(claims)}
+        if taken:
+            raise ClaimConflict(taken) from None
+        n_writes = len(writes)
+        stale = {docs[i - n_writes] for i in lost if n_writes <= i < n_writes + len(docs)}
+        if stale:
+            raise ContributionConflict(stale) from None
+        if unit.monoid.kind in ADDITIVE:  # an ADD's only condition is "not expired"
+            return [writes[i].av_key for i in lost if i < n_writes]
+        return []
+
+    # ------------------------------------------------------------------ meta
+
+    def read_meta(self, pipeline: str, name: str) -> dict[str, Any] | None:
+        self._check_pipeline(pipeline)
+        response = call(
+            self.what,
+            self.client.get_item,
+            TableName=self.table,
+            Key=self._meta_key(pipeline, name),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if item is None or item.get("name", {}).get("S") != name:
+            return None
+        return dict(json.loads(item["doc"]["S"]))
+
+    def _meta_items(self, pipeline: str) -> list[Item]:
+        items: list[Item] = []
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"{pipeline}|meta"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = call(self.what, self.client.query, **params)
+            items.extend(response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return items
+            params["ExclusiveStartKey"] = last
+
+    def list_meta(self, pipeline: str) -> dict[str, dict[str, Any]]:
+        self._check_pipeline(pipeline)
+        return {i["name"]["S"]: dict(json.loads(i["doc"]["S"])) for i in self._meta_items(pipeline)}
+
+    def write_meta(
+        self, pipeline: str, name: str, doc: dict[str, Any], *, only_if_absent: bool = False
+    ) -> dict[str, Any]:
+        self._check_pipeline(pipeline)
+        params: dict[str, Any] = {"TableName": self.table, "Item": self._meta_item(pipeline, name, doc)}
+        if only_if_absent:
+            params["ConditionExpression"] = "attribute_not_exists(pk)"
+            params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            call(self.what, self.client.put_item, **params)
+        except ConditionFailed as first:
+            if first.item is not None:
+                return dict(json.loads(first.item["doc"]["S"]))
+            stored = self.read_meta(pipeline, name)
+            if stored is None:
+                raise TransientError(f"{self.what}: meta {name!r} vanished while written") from None
+            return stored
+        return json.loads(json.dumps(doc))  # type: ignore[no-any-return]
+
+    def delete_meta(self, pipeline: str) -> None:
+        self._check_pipeline(pipeline)
+        deletes = [{"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in self._meta_items(pipeline)]
+        batch_write(self.client, self.table, deletes, what=self.what)
+
+    def close(self) -> None:
+        self._workers.close()
+        close_client(self.client)

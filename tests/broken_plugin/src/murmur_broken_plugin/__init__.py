@@ -1,0 +1,1 @@
+"""A plugin that is broken on purpose (see _plugin.py)."""
