@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from murmur._errors import ConfigError, MurmurError
@@ -360,10 +359,10 @@ def get_cmd(
         finally:
             backend.close()
         if json_out:
-            click.echo(dumps(dict(zip(keys, values, strict=True))))
+            typer.echo(dumps(dict(zip(keys, values, strict=True))))
         else:
             for k, v in zip(keys, values, strict=True):
-                click.echo(f"{k}\t{plain(v)}")
+                typer.echo(f"{k}\t{plain(v)}")
 
 
 def plugins_list(
@@ -397,7 +396,7 @@ def plugins_list(
         for p in registry.plugins
     ]
     if json_out:
-        click.echo(dumps({"adapters": adapters, "plugins": plugins}))
+        typer.echo(dumps({"adapters": adapters, "plugins": plugins}))
         return
     from rich.table import Table
 
@@ -426,7 +425,7 @@ def plugins_show(
             raise ConfigError(f"no adapter named {name!r} (available: {names})", option="name")
         docs = [_describe(s) for s in specs]
         if json_out:
-            click.echo(dumps(docs))
+            typer.echo(dumps(docs))
             return
         from rich.table import Table
 
@@ -491,7 +490,7 @@ def _version(value: bool) -> None:
     if value:
         from murmur import __version__
 
-        click.echo(f"murmur {__version__}")
+        typer.echo(f"murmur {__version__}")
         raise typer.Exit()
 
 

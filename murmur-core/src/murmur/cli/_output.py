@@ -20,7 +20,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 
 from murmur._errors import Aborted, Cancelled, ConfigError, HandoffError, MurmurError
@@ -79,9 +78,9 @@ def report(exc: BaseException, *, json_mode: bool = False) -> int:
     text = mask(message(exc))
     if debug():
         sys.stderr.write(mask("".join(traceback.format_exception(exc))))
-    click.echo(f"murmur: error: {text}", err=True)
+    typer.echo(f"murmur: error: {text}", err=True)
     if json_mode:
-        click.echo(dumps({"ok": False, "error": text, "exit_code": code}))
+        typer.echo(dumps({"ok": False, "error": text, "exit_code": code}))
     return code
 
 
@@ -90,7 +89,7 @@ def reporting(*, json_mode: bool = False) -> Iterator[None]:
     """Turn our errors into a message and an exit code; let click's own exits through."""
     try:
         yield
-    except (click.exceptions.Exit, click.ClickException, click.Abort):
+    except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own exits and usage errors
         raise
     except (Exception, KeyboardInterrupt) as exc:
         raise typer.Exit(report(exc, json_mode=json_mode)) from None

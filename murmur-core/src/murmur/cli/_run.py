@@ -10,7 +10,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-import click
+import typer
 from rich.console import Console
 
 from murmur import bootstrap, live
@@ -254,7 +254,7 @@ def _close(*things: Any) -> None:
             try:
                 thing.close()
             except Exception as exc:  # closing must not hide the run's outcome
-                click.echo(mask(f"murmur: warning: closing {type(thing).__name__} failed: {exc}"), err=True)
+                typer.echo(mask(f"murmur: warning: closing {type(thing).__name__} failed: {exc}"), err=True)
 
 
 def execute(registry: Registry, args: RunArgs, *, console: Console | None = None) -> int:
@@ -349,7 +349,7 @@ def _summarize(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args:
         else None,
     )
     if args.json:
-        click.echo(dumps(summary))
+        typer.echo(dumps(summary))
     if args.quiet:
         return
     lines = []
