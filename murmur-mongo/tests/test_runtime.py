@@ -240,11 +240,6 @@ def test_replaying_from_the_handoff_again_changes_nothing(coll: Coll, sqlite_sto
     assert totals(sqlite_store) == recount(coll)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: with a deduper, the re-insert of a deleted _id has the insert's event id <ns>/<id> again "
-    "and is skipped as a duplicate; changelog mode is exact without a deduper",
-)
 def test_a_reinserted_document_counts_with_dedup(coll: Coll, tmp_path: Path) -> None:
     seed(coll, 20)
     store = SqliteStore(tmp_path / "state.db")

@@ -72,7 +72,7 @@ def test_help_is_fast_and_imports_no_client_library(tmp_path: Path) -> None:
     assert "murmur run" in proc.stdout
     imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
     assert not imported & {"pymongo", "boto3", "botocore", "confluent_kafka", "datasketches", "numpy"}
-    assert {"counter", "dynamodb"} <= set(proc.stdout.split())  # plugins' sub-commands are there
+    assert "counter" in set(proc.stdout.split())  # the example plugin's sub-command is there
 
 
 def test_a_broken_plugin_does_not_stop_the_cli(tmp_path: Path) -> None:
