@@ -50,10 +50,10 @@ CREATE TABLE IF NOT EXISTS murmur_claims (
 # Natively added values stay within ±2**62, so adding a delta of at most 2**62 cannot overflow.
 _NATIVE_LIMIT = 1 << 62
 _ADD = """
-INSERT INTO murmur_state (pipeline, entity, bucket, v, expires) VALUES (?1, ?2, ?3, ?4, ?5)
+INSERT INTO murmur_state (pipeline, entity, bucket, v, expires) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (pipeline, entity, bucket) DO UPDATE SET
-    v = CASE WHEN expires IS NOT NULL AND expires <= ?6 THEN excluded.v ELSE v + excluded.v END,
-    expires = CASE WHEN expires IS NOT NULL AND expires <= ?6 THEN excluded.expires
+    v = CASE WHEN expires IS NOT NULL AND expires <= ? THEN excluded.v ELSE v + excluded.v END,
+    expires = CASE WHEN expires IS NOT NULL AND expires <= ? THEN excluded.expires
                    ELSE coalesce(excluded.expires, expires) END
 WHERE typeof(v) = 'real' OR (typeof(v) = 'integer' AND v BETWEEN -4611686018427387904 AND 4611686018427387904)
 """
@@ -236,7 +236,8 @@ class SqliteStore:
     def _write(self, conn: sqlite3.Connection, unit: Unit, now: float) -> None:
         p, m = unit.pipeline, unit.monoid
         if m.kind in ("sum", "count") and all(_native(d) for d in unit.writes.values()):
-            rows = [(p, k.entity, k.bucket, d, unit.expiry.get(k), now) for k, d in unit.writes.items()]
+            # `now` twice: plain `?` placeholders (numbered ones bound from a sequence are deprecated).
+            rows = [(p, k.entity, k.bucket, d, unit.expiry.get(k), now, now) for k, d in unit.writes.items()]
             conn.execute("SAVEPOINT murmur_add")
             before = conn.total_changes
             conn.executemany(_ADD, rows)
