@@ -262,3 +262,19 @@ def test_pipelines_sharing_a_deduper_do_not_skip_each_others_events() -> None:
     assert (out.applied, out.skipped) == (2, 0)
     assert store.totals("p") == {"a": 5, "b": 7} and store.totals("n") == {"a": 1, "b": 1}
     assert orders.apply(recs(("a", 5))).skipped == 1  # its own duplicates are still caught
+
+
+def test_append_mode_refuses_updates_it_cannot_retract() -> None:
+    letters: list[Any] = []
+
+    class Sink:
+        def write(self, letter: Any) -> None:
+            letters.append(letter)
+
+    app, store, _ = applier(ORDERS, sink=Sink())
+    insert = Record({"customer": "alice", "amount": 10}, change=Change("o1", op="insert"))
+    update = Record({"customer": "alice", "amount": 12}, change=Change("o1", op="update"))  # no before-image
+    out = app.apply([insert, update])
+    assert (out.applied, out.dead) == (1, 1)
+    assert "no before-image" in letters[0].error and "changelog mode" in letters[0].error
+    assert store.totals("orders") == {"alice": 10}

@@ -44,7 +44,7 @@ from murmur._read import Reader
 from murmur._records import Change, HandoffToken, Poison, Record, Version, document_event_id, render_id
 from murmur._status import RunStatus
 from murmur._unit import Contribution, ContributionWrite, StateKey, Unit
-from murmur._windows import Window, parse_duration
+from murmur._windows import Window, parse_duration, parse_event_time
 from murmur.monoids import (
     Count,
     DecayedSum,
@@ -144,6 +144,7 @@ __all__ = [
     "is_transient",
     "live",
     "parse_duration",
+    "parse_event_time",
     "parse_monoid",
     "render_id",
 ]

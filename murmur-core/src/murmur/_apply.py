@@ -142,6 +142,16 @@ class Applier:
             item = Item(record)
             if change is None or not change.deleted:
                 item.keys, item.element = self.pipeline.extract(value, record.event_time)
+            if (
+                not self.changelog
+                and change is not None
+                and change.before is None
+                and change.op in ("update", "delete")
+            ):
+                raise FieldError(
+                    f"append mode cannot take back the old state of this {change.op} (no before-image): use "
+                    "changelog mode (the default for document sources) or enable before-images at the source"
+                )
             if not self.changelog and change is not None and change.before is not None:
                 if not self.group:
                     raise FieldError(f"monoid {self.monoid.spec} cannot retract the old state of an update")
@@ -471,7 +481,18 @@ class Applier:
             record, f"{type(exc).__name__}: {exc}" if kind == "apply" else str(exc), kind, self.config.source_name
         )
         if self.source_dead_letter is not None:
-            self._retry(self.source_dead_letter, record, exc, kind)
+            try:
+                self._retry(self.source_dead_letter, record, exc, kind)
+            except Exception as refused:
+                if is_transient(refused) or self.sink is None:
+                    raise  # not acked: delivered again after a restart
+                # The source's dead-letter destination refuses it for good: keep it in our sink.
+                log.warning(
+                    "dead-letter destination refused %s (%s); writing it to the dead-letter file",
+                    record.event_id,
+                    refused,
+                )
+                self._retry(self.sink.write, letter)
         elif self.sink is not None:
             self._retry(self.sink.write, letter)
         else:

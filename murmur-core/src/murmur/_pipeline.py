@@ -223,6 +223,26 @@ class _Compiled:
             name = p.event_time if isinstance(p.event_time, str) else getattr(p.event_time, "__name__", "event_time")
             get_time = field_getter(p.event_time) if isinstance(p.event_time, str) else p.event_time
             self.event_time = lambda v: parse_event_time(get_time(v), field=name)
+        if p.key is not None and p.window is None and p.event_time is None and p.decode is None:
+            self.extract = self._single_key(key_getter(p.key))  # type: ignore[method-assign]
+
+    def _single_key(self, key_of: Callable[[Any], str | None]) -> Callable[..., tuple[tuple[StateKey, ...], Any]]:
+        """The common shape (one key, all time): no per-record tuple building; StateKeys are reused."""
+        lift, value_of = self.lift, self.value
+        cache: dict[str, tuple[StateKey, ...]] = {}
+
+        def extract(value: Any, event_time: dt.datetime | None) -> tuple[tuple[StateKey, ...], Any]:
+            name = key_of(value)
+            if name is None:
+                return (), None
+            keys = cache.get(name)
+            if keys is None:
+                if len(cache) >= 100_000:  # bounded: high-cardinality keys just miss the cache
+                    cache.clear()
+                keys = cache[name] = (StateKey(name, ALL_TIME),)
+            return keys, lift(value_of(value), event_time)
+
+        return extract
 
     def extract(self, value: Any, event_time: dt.datetime | None) -> tuple[tuple[StateKey, ...], Any]:
         if self.decode is not None:

@@ -60,7 +60,9 @@ class LiveSource(Protocol):
       source last returned from ``checkpoint()``) if given, else after ``handoff``, else at
       the source's committed or configured start. An unusable token raises ``HandoffError``
       naming the remedy.
-    - ``poll(max_records, timeout)`` returns up to ``max_records`` records (maybe none). Each
+    - ``poll(max_records, timeout)`` returns up to ``max_records`` records (maybe none);
+      ``poll(0, 0)`` returns none and only keeps the source's session alive (the runtime calls it
+      while its lanes are full). Each
       record's ``ack()`` marks it done; the source advances (commits) only over a contiguous
       prefix of acked records per partition, never past an unacked one.
     - ``checkpoint()`` is the JSON position through which every record is acked, for the

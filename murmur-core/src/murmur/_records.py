@@ -27,13 +27,16 @@ class Change:
     value is then ignored); ``version`` orders changes of one document. A version of ``None``
     is a snapshot read: older than any change, applied whenever it differs.
     ``before`` is the document's previous state where the source knows it (a Debezium
-    ``before``); only append mode uses it, to retract that state (SPEC §7).
+    ``before``); only append mode uses it, to retract that state (SPEC §7). ``op`` says what
+    happened (``insert``, ``update``, ``delete``; ``None`` for a snapshot read): append mode
+    refuses an update or delete it cannot retract, rather than count it wrong.
     """
 
     doc_id: str
     version: Version | None = None
     deleted: bool = False
     before: Any = None
+    op: str | None = None
 
 
 @dataclass(slots=True, eq=False)

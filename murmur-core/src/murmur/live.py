@@ -21,7 +21,7 @@ from murmur._checkpoint import Checkpoints, live_name
 from murmur._errors import Cancelled, ConfigError, is_transient
 from murmur._pipeline import Pipeline
 from murmur._protocols import DeadLetterSink, Deduper, LiveSource, Recorder, Store
-from murmur._records import HandoffToken, utcnow
+from murmur._records import HandoffToken, Record, utcnow
 from murmur._status import RunStatus
 from murmur.metrics import BatchTicker, Fanout
 
@@ -110,9 +110,17 @@ def run(
     seen_flushes = 0
     try:
         backoff = retry_backoff[0]
+        held: list[Record] = []  # records a keep-alive poll returned after all: handled next
+
+        def keepalive() -> None:
+            held.extend(source.poll(0, 0.0))
+
         while not stop.is_set() and not fatal.is_set():
             try:
-                records = source.poll(POLL_BATCH, 0.2)
+                if held:
+                    records, held = held, []
+                else:
+                    records = source.poll(POLL_BATCH, 0.2)
                 backoff = retry_backoff[0]
             except Exception as exc:
                 if not is_transient(exc):
@@ -127,11 +135,13 @@ def run(
             now = clock()
             if records:
                 last_record = now
+                routed: dict[int, list[Item]] = {}
                 for record in records:
                     item = applier.prepare(record)
                     route = item.route
-                    lane = workers[hash(route) % count] if route is not None else workers[0]
-                    if not lane.put(item, stop):
+                    routed.setdefault(hash(route) % count if route is not None else 0, []).append(item)
+                for index, items in routed.items():  # one hand-over per lane and poll, not per record
+                    if not workers[index].put(items, stop, keepalive):
                         break
             elif until_idle is not None and now - last_record >= until_idle and all(w.idle for w in workers):
                 break
@@ -192,7 +202,8 @@ class _Lane(threading.Thread):
         self.pipeline = pipeline
         self.flushed = flushed
         self.fatal = fatal
-        self.queue: queue.Queue[object] = queue.Queue(maxsize=2 * limit)
+        # Lists of items, one per poll: bounded so a slow lane holds back the pump (back-pressure).
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=max(4, 2 * limit // POLL_BATCH))
         self.buffer: list[Item] = []
         self.busy = False
         self.error: BaseException | None = None
@@ -202,14 +213,22 @@ class _Lane(threading.Thread):
     def idle(self) -> bool:
         return not self.busy and not self.buffer and self.queue.empty()
 
-    def put(self, item: Item, stop: threading.Event) -> bool:
-        """Queue an item, waiting while the lane is full; False if the run is stopping."""
+    def put(self, items: list[Item], stop: threading.Event, keepalive: Callable[[], None]) -> bool:
+        """Queue items, waiting while the lane is full; False if the run is stopping.
+
+        While it waits (a store outage fills the lanes) ``keepalive`` runs about once a second,
+        so the source can keep its session alive (a Kafka consumer must poll, or the group
+        evicts it and rebalances).
+        """
+        waited = 0
         while not (stop.is_set() or self.fatal.is_set()):
             try:
-                self.queue.put(item, timeout=0.1)
+                self.queue.put(items, timeout=0.1)
                 return True
             except queue.Full:
-                continue
+                waited += 1
+                if waited % 10 == 0:
+                    keepalive()
         return False
 
     def finish(self) -> None:
@@ -235,7 +254,7 @@ class _Lane(threading.Thread):
                     return
                 if got is not None:
                     self.busy = True
-                    self.buffer.append(got)  # type: ignore[arg-type]
+                    self.buffer.extend(got)  # type: ignore[call-overload]
                     if first_at is None:
                         first_at = self.clock()
                 if self.buffer and (len(self.buffer) >= self.limit or self.clock() - (first_at or 0) >= self.interval):

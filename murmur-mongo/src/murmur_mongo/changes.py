@@ -76,6 +76,10 @@ class _Event:
     lookup_id: Any = None  # the _id whose filter membership decides the record
 
 
+#: Change-stream operationType ⇒ Change.op (replace is an update of the whole document).
+_OP = {"insert": "insert", "update": "update", "replace": "update", "delete": "delete"}
+
+
 class MongoChangeSource(Closing):
     """Follows one collection's change stream."""
 
@@ -330,7 +334,7 @@ class MongoChangeSource(Closing):
             event_time=event_time,
             partition_key=doc_id,
             position=token,
-            change=Change(doc_id, version, deleted=deleted),
+            change=Change(doc_id, version, deleted=deleted, op="delete" if deleted else _OP.get(op, "update")),
             on_ack=on_ack,
         )
         if not deleted:
@@ -357,7 +361,7 @@ class MongoChangeSource(Closing):
             if ev.op == "insert":
                 ev.record = None
             else:
-                rec.change = Change(rec.change.doc_id, rec.change.version, deleted=True)
+                rec.change = Change(rec.change.doc_id, rec.change.version, deleted=True, op="delete")
 
     def _idle_advance(self) -> None:
         """With every record acked and nothing new, move the checkpoint to the stream's resume

@@ -1,0 +1,1 @@
+"""Murmur's benchmarks: ``python -m benchmarks --help`` (see README.md)."""
