@@ -99,6 +99,7 @@ def test_exhausted_retries_dead_letter_the_batch_and_the_run_continues() -> None
         PIPE,
         MemorySnapshotSource(ORDERS, batch_size=100),
         store,
+        fold_records=1,
         retry_backoff=(0.001, 0.01),
         dead_letters=sink,
         status=status,
@@ -133,7 +134,7 @@ def test_fail_on_error_aborts_with_no_token_and_keeps_the_checkpoint() -> None:
     store = MemoryStore()
     source = MemorySnapshotSource(poisoned(), batch_size=5)
     with pytest.raises(Aborted, match="not JSON"):
-        bootstrap.run(PIPE, source, store, fail_on_error=True, dead_letters=ListSink())
+        bootstrap.run(PIPE, source, store, fail_on_error=True, dead_letters=ListSink(), fold_records=1)
     assert store.totals("orders") == truth(ORDERS[:10])  # the two batches before the poison one
     assert store.read_meta("orders", "segment/0/1")["position"] == 9
 
@@ -250,7 +251,7 @@ def test_a_transactional_store_resumes_exactly_without_a_deduper() -> None:
 
     store.merge = crash_on_fifth  # type: ignore[method-assign]
     with pytest.raises(Crash):
-        bootstrap.run(PIPE, source, store)
+        bootstrap.run(PIPE, source, store, fold_records=1)
     store.merge = real_merge  # type: ignore[method-assign]
     bootstrap.run(PIPE, source, store, checkpoints="resume")
     assert store.totals("orders") == truth(ORDERS)
@@ -260,3 +261,20 @@ def test_transient_capture_errors_surface_unchanged() -> None:
     source = MemorySnapshotSource(ORDERS, fail_capture=TransientError("mongo down"))
     with pytest.raises(TransientError):
         bootstrap.run(PIPE, source, MemoryStore())
+
+
+def test_batches_fold_into_few_large_writes() -> None:
+    store = MemoryStore()
+    items = [{"customer": f"c{i % 50}", "amount": 1} for i in range(5000)]
+    bootstrap.run(PIPE, MemorySnapshotSource(items, batch_size=100), store, fold_records=2500)
+    assert store.merges == 2 and store.key_writes == 100  # 50 batches, 2 units, 50 keys each
+    assert store.totals("orders") == {f"c{i}": 100 for i in range(50)}
+    assert store.read_meta("orders", "segment/0/1")["done"] == 5000
+
+
+def test_a_scan_error_applies_what_was_read_before_failing() -> None:
+    store = MemoryStore()
+    with pytest.raises(SourceError):
+        bootstrap.run(PIPE, MemorySnapshotSource(ORDERS, batch_size=50, fail_after=230), store, fold_records=10_000)
+    assert store.read_meta("orders", "segment/0/1")["position"] == 229
+    assert store.totals("orders") == truth(ORDERS[:230])

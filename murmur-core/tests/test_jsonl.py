@@ -178,7 +178,7 @@ def test_a_crashed_bootstrap_resumes_to_exact_totals_without_a_deduper(tmp_path:
     db = tmp_path / "state.db"
     crashing = CrashingStore(db, survive=3)
     with pytest.raises(Crash):
-        bootstrap.run(pipeline, JsonLinesSource(path, batch_size=50), crashing, batch_tick=0)
+        bootstrap.run(pipeline, JsonLinesSource(path, batch_size=50), crashing, batch_tick=0, fold_records=50)
     crashing.close()
     store = SqliteStore(db)
     bootstrap.run(pipeline, JsonLinesSource(path, batch_size=50), store, checkpoints="resume", batch_tick=0)

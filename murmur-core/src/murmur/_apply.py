@@ -37,6 +37,7 @@ from murmur._pipeline import Mode, Pipeline
 from murmur._protocols import ClaimStatus, DeadLetter, DeadLetterSink, Deduper, Recorder, Store
 from murmur._records import Poison, Record, Version
 from murmur._unit import Contribution, ContributionWrite, StateKey, Unit
+from murmur._windows import ALL_TIME
 from murmur.metrics import BatchTicker
 from murmur.monoids import is_group
 
@@ -126,6 +127,7 @@ class Applier:
         window = pipeline.window
         self.expiry = window.expiry if window is not None and window.retention is not None else None
         self._additive = self.monoid.kind in ("sum", "count")
+        self._keys: dict[str, tuple[StateKey, ...]] = {}
         self._warned_dedup = False
 
     # ---------------------------------------------------------------- extraction
@@ -165,8 +167,38 @@ class Applier:
 
     # ---------------------------------------------------------------- applying
 
+    def prepare_many(self, records: Sequence[Record]) -> list[Item]:
+        """``prepare`` for a batch, with a fast path for the commonest pipeline shape.
+
+        Plain dict records of a one-field key and one-field number (sum) or of a count are
+        extracted inline, without the general machinery: the same result, at a fraction of the
+        per-record cost. Anything else takes the general path, record by record.
+        """
+        fields = self.pipeline._compiled.fields
+        if fields is None or self.changelog:
+            return [self.prepare(r) for r in records]
+        key_field, value_field = fields
+        cache = self._keys
+        out: list[Item] = []
+        append = out.append
+        for r in records:
+            v = r.value
+            if type(v) is dict and r.change is None:
+                k = v.get(key_field)
+                x = 1 if value_field is None else v.get(value_field)
+                if type(k) is str and (type(x) is int or type(x) is float):  # bool is not int here
+                    keys = cache.get(k)
+                    if keys is None:
+                        if len(cache) >= 100_000:
+                            cache.clear()
+                        keys = cache[k] = (StateKey(k, ALL_TIME),)
+                    append(Item(r, keys, x))
+                    continue
+            append(self.prepare(r))
+        return out
+
     def apply(self, records: Sequence[Record], meta: dict[str, dict[str, Any]] | None = None) -> Outcome:
-        return self.apply_items([self.prepare(r) for r in records], meta)
+        return self.apply_items(self.prepare_many(records), meta)
 
     def apply_items(self, items: Sequence[Item], meta: dict[str, dict[str, Any]] | None = None) -> Outcome:
         """Apply prepared items; ``meta`` (checkpoints) commits with the last unit of the batch."""
@@ -295,6 +327,13 @@ class Applier:
     def _commit(self, items: list[Item], meta: dict[str, dict[str, Any]] | None, out: Outcome) -> None:
         if not items and not meta:
             return
+        if self.unit_limit is not None and len(items) > 1:
+            chunks = self._within_limit(items, self.unit_limit - len(meta or ()))
+            if len(chunks) > 1:  # cut up front: one contributions read per unit, not one per halving
+                for chunk in chunks[:-1]:
+                    self._commit(chunk, None, out)
+                self._commit(chunks[-1], meta, out)
+                return
         conflicts = 0
         while True:
             try:
@@ -343,6 +382,20 @@ class Applier:
                 self._release([it.claim] if it.claim else [])
                 self._dead(it.record, err, "apply", out)
             return
+
+    def _within_limit(self, items: list[Item], room: int) -> list[list[Item]]:
+        """Consecutive chunks whose units cannot exceed ``room`` items (counted as if no key were shared)."""
+        per_key = 2 if self.changelog else 1  # changelog: the old contribution's keys, then the new ones
+        chunks: list[list[Item]] = [[]]
+        used = 0
+        for it in items:
+            size = per_key * len(it.keys) + len(it.retract_keys) + int(self.changelog) + int(it.claim is not None)
+            if chunks[-1] and used + size > room:
+                chunks.append([])
+                used = 0
+            chunks[-1].append(it)
+            used += size
+        return chunks
 
     def _commit_oversized(
         self, items: list[Item], meta: dict[str, dict[str, Any]] | None, size: int, out: Outcome

@@ -223,8 +223,18 @@ class _Compiled:
             name = p.event_time if isinstance(p.event_time, str) else getattr(p.event_time, "__name__", "event_time")
             get_time = field_getter(p.event_time) if isinstance(p.event_time, str) else p.event_time
             self.event_time = lambda v: parse_event_time(get_time(v), field=name)
-        if p.key is not None and p.window is None and p.event_time is None and p.decode is None:
-            self.extract = self._single_key(key_getter(p.key))  # type: ignore[method-assign]
+        simple = p.key is not None and p.window is None and p.event_time is None and p.decode is None
+        if simple:
+            self.extract = self._single_key(key_getter(p.key))  # type: ignore[method-assign, arg-type]
+        #: (key field, value field or None for a count) when both are plain top-level fields of an
+        #: additive pipeline: the batch fast path in the apply layer reads them from dicts directly.
+        self.fields: tuple[str, str | None] | None = None
+        plain = re.compile(r"[^.{}=]+")
+        if simple and isinstance(p.key, str) and plain.fullmatch(p.key) and p.monoid.kind in ("sum", "count"):
+            if p.monoid.kind == "count":
+                self.fields = (p.key, None)
+            elif isinstance(p.value, str) and plain.fullmatch(p.value):
+                self.fields = (p.key, p.value)
 
     def _single_key(self, key_of: Callable[[Any], str | None]) -> Callable[..., tuple[tuple[StateKey, ...], Any]]:
         """The common shape (one key, all time): no per-record tuple building; StateKeys are reused."""

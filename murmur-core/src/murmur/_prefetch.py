@@ -43,7 +43,16 @@ class Prefetch(Iterator[T]):
             self._put(_Failure(exc))
 
     def __next__(self) -> T:
-        item = self._queue.get()
+        item = self.next_within(None)
+        assert item is not None
+        return item
+
+    def next_within(self, timeout: float | None) -> T | None:
+        """The next item, or ``None`` if none came within ``timeout`` seconds; StopIteration at the end."""
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
         if item is _END:
             raise StopIteration
         if isinstance(item, _Failure):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Literal
 
-from murmur._apply import Applier, ApplyConfig
+from murmur._apply import Applier, ApplyConfig, Item
 from murmur._checkpoint import Checkpoints, SegmentCheckpoint, segment_name
 from murmur._errors import Cancelled, ConfigError, MurmurError, SourceError
 from murmur._pipeline import Pipeline
@@ -26,6 +27,8 @@ __all__ = ["CheckpointPolicy", "run"]
 
 CheckpointPolicy = Literal["refuse", "resume", "restart"]
 log = logging.getLogger("murmur")
+#: A folded unit is written at least this often, so checkpoints stay a few seconds fresh (SPEC §5).
+FOLD_SECONDS = 1.0
 
 
 def run(
@@ -49,6 +52,7 @@ def run(
     dedup_fail_closed: bool = False,
     lease: float = 30.0,
     handoff: bool = True,
+    fold_records: int = 20_000,
 ) -> HandoffToken:
     """Validate, capture the handoff (after ``handoff_to.capture_position()``), scan, apply; return the token.
 
@@ -60,11 +64,15 @@ def run(
       run only part ``segment`` (0-based) of them, e.g. in separate processes. ``None`` takes
       the source's ``default_segments`` (its own ``segments`` option), else 1.
     - ``handoff=False`` skips ``capture_handoff()`` (a one-off snapshot; the token is ``None``).
+    - ``fold_records``: how many records (at most one second's worth) fold into one unit of
+      work before it is written; 1 writes each source batch on its own.
     - ``status`` receives progress and counts; ``stop`` abandons the run (Cancelled).
     Raises SourceError (scan failed; checkpoint kept), Aborted (fail_on_error), HandoffError.
     """
     if segments is None:
         segments = int(getattr(source, "default_segments", None) or 1)
+    if fold_records < 1:
+        raise ConfigError("fold_records must be at least 1", option="fold-records")
     if max_attempts < 1:
         raise ConfigError("max_attempts must be at least 1", option="max-attempts")
     if segments < 1:
@@ -133,7 +141,7 @@ def run(
     halt = threading.Event()  # one segment failed: the others stop at their next batch
 
     def work(index: int, cp: SegmentCheckpoint) -> None:
-        _run_segment(source, plan[index], index, len(plan), cp, applier, cps, status, halt, stop)
+        _run_segment(fold_records, source, plan[index], index, len(plan), cp, applier, cps, status, halt, stop)
 
     try:
         if len(todo) == 1:
@@ -177,6 +185,7 @@ def _estimate(source: SnapshotSource, descriptor: Any, count: int) -> int | None
 
 
 def _run_segment(
+    fold_records: int,
     source: SnapshotSource,
     descriptor: Any,
     index: int,
@@ -191,16 +200,40 @@ def _run_segment(
     name = segment_name(index, count)
     label = _label(index, count)
     batches = Prefetch(_scan(source, descriptor, cp.position, label), name=f"murmur-scan-{index}")
+    # Several source batches fold into one unit of work: far fewer, larger writes. A store whose
+    # merge is one capped transaction gains nothing from it, so it gets each batch alone.
+    fold = 1 if applier.unit_limit is not None else fold_records
+    pending: list[Item] = []
+    since = time.monotonic()
+
+    def flush() -> None:
+        nonlocal pending, since
+        if pending:
+            applier.apply_items(pending, {name: cp.to_doc()})
+            status.advance(label, len(pending))
+            pending = []
+        since = time.monotonic()
+
     try:
-        for batch in batches:
+        while True:
+            try:  # wake up when the source is slow, so what was read does not wait for more
+                batch = batches.next_within(max(0.0, since + FOLD_SECONDS - time.monotonic()) if pending else None)
+            except StopIteration:
+                break
             if stop.is_set():
                 raise Cancelled("bootstrap stopped")
             if halt.is_set():
                 return
-            cp.position = batch[-1].position
-            cp.done += len(batch)
-            applier.apply(batch, {name: cp.to_doc()})
-            status.advance(label, len(batch))
+            if batch is not None:
+                pending.extend(applier.prepare_many(batch))
+                cp.position = batch[-1].position
+                cp.done += len(batch)
+            if len(pending) >= fold or time.monotonic() - since >= FOLD_SECONDS:
+                flush()
+        flush()
+    except SourceError:
+        flush()  # what was read before the failure is applied, so the checkpoint covers it
+        raise
     finally:
         batches.close()
     cps.finish(index, count, cp)

@@ -136,8 +136,7 @@ def run(
             if records:
                 last_record = now
                 routed: dict[int, list[Item]] = {}
-                for record in records:
-                    item = applier.prepare(record)
+                for item in applier.prepare_many(records):
                     route = item.route
                     routed.setdefault(hash(route) % count if route is not None else 0, []).append(item)
                 for index, items in routed.items():  # one hand-over per lane and poll, not per record
@@ -254,7 +253,7 @@ class _Lane(threading.Thread):
                     return
                 if got is not None:
                     self.busy = True
-                    self.buffer.extend(got)  # type: ignore[call-overload]
+                    self.buffer.extend(got)  # type: ignore[arg-type]
                     if first_at is None:
                         first_at = self.clock()
                 if self.buffer and (len(self.buffer) >= self.limit or self.clock() - (first_at or 0) >= self.interval):

@@ -85,19 +85,14 @@ class _Plan:
         self.dead_letters = Path(dead or DEFAULT_DEAD_LETTERS)
         out = _pick(a.handoff_out, run_table, "handoff_out", str, self.config)
         self.handoff_out = Path(out) if out else None
-        if a.then:
-            raise ConfigError(
-                f"--then {a.then}: not supported yet; run the live source afterwards with"
-                " `murmur run --source LIVE --from-handoff FILE` (write FILE with --handoff-out)",
-                option="then",
-            )
 
         # -------- which source, and which runtime
         source_name = a.source or self.config.adapter("source")
         if not source_name:
             raise ConfigError(f"--source: missing; {self._sources()}", option="source")
         snap, stream = registry.specs.get(("source", source_name)), registry.specs.get(("live", source_name))
-        wants_live = a.live or a.from_handoff is not None or a.until_idle is not None
+        # With --then, --until-idle belongs to the live phase that follows the bootstrap.
+        wants_live = a.live or a.from_handoff is not None or (a.until_idle is not None and not a.then)
         if wants_live and stream is None:
             why = "--live" if a.live else "--from-handoff" if a.from_handoff is not None else "--until-idle"
             raise ConfigError(f"--source {source_name}: {why} needs a live source; {self._sources()}", option="source")
@@ -124,13 +119,15 @@ class _Plan:
             self.dedup = self._adapter("dedup", "-D", spec, a.dedup_opts, inherit)
         elif a.dedup_opts:
             raise ConfigError("-D: deduper options given without --dedup", option="dedup")
-        handoff_name = a.handoff_to or (self.config.adapter("handoff_to") if not self.live else None)
+        handoff_name = a.then or a.handoff_to or (self.config.adapter("handoff_to") if not self.live else None)
         self.handoff_to: _Adapter | None = None
         if handoff_name:
-            spec = registry.get("live", handoff_name, flag="--handoff-to")
+            # --then continues on the very source whose position the bootstrap captures (-H options).
+            spec = registry.get("live", handoff_name, flag="--then" if a.then else "--handoff-to")
             self.handoff_to = self._adapter("handoff_to", "-H", spec, a.handoff_opts)
         elif a.handoff_opts:
-            raise ConfigError("-H: handoff options given without --handoff-to", option="handoff-to")
+            raise ConfigError("-H: handoff options given without --handoff-to or --then", option="handoff-to")
+        self.then = self.handoff_to if a.then else None
         self.token = HandoffToken.read(a.from_handoff) if a.from_handoff is not None else None
         for label, path in (("--handoff-out", self.handoff_out), ("--dead-letters", self.dead_letters)):
             if path is not None and not path.resolve().parent.is_dir():
@@ -147,6 +144,8 @@ class _Plan:
         a = self.args
         if a.resume and a.restart:
             raise ConfigError("--resume and --restart: give one, not both", option="resume")
+        if a.then:
+            self._check_then(source)
         if self.live:
             for flag, given in (
                 ("--handoff-to", a.handoff_to),
@@ -183,6 +182,34 @@ class _Plan:
         if a.no_handoff and (a.handoff_to or self.handoff_out):
             raise ConfigError(
                 "--no-handoff: cannot be combined with --handoff-to or --handoff-out", option="no-handoff"
+            )
+
+    def _check_then(self, source: str) -> None:
+        a = self.args
+        if self.live:
+            raise ConfigError(
+                f"--then {a.then}: continues a bootstrap, so --source must be a snapshot source;"
+                f" {source!r} runs live mode (drop --then, or bootstrap from a snapshot source first)",
+                option="then",
+            )
+        if a.handoff_to and a.handoff_to != a.then:
+            raise ConfigError(
+                f"--then {a.then} and --handoff-to {a.handoff_to}: the live source that continues is the one whose"
+                " position the bootstrap captures; give --then alone",
+                option="then",
+            )
+        if a.no_handoff:
+            raise ConfigError(
+                f"--no-handoff: cannot be combined with --then {a.then} (the live phase starts from the handoff)",
+                option="no-handoff",
+            )
+        if a.segment is not None:
+            # A live phase started while other processes still scan could apply a change before their
+            # older snapshot read of the same document lands.
+            raise ConfigError(
+                f"--segment: cannot be combined with --then {a.then}; run every segment to the end, then start"
+                " the live workers with `murmur run --source LIVE --from-handoff FILE`",
+                option="segment",
             )
 
     def _adapter(
@@ -284,6 +311,7 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
             )
         stop = threading.Event()
         token: HandoffToken | None = None
+        phases = [status]
         # Start-up objects (modules, plugins) live for the whole run: keep full collections from
         # rescanning them for every few thousand records in flight.
         gc.freeze()
@@ -321,23 +349,63 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
                     handoff=not args.no_handoff,
                     **extra,
                 )
-        if token is not None and plan.handoff_out is not None and not args.no_handoff:
-            token.write(plan.handoff_out)
+                # Written before any live phase, so a live phase that fails can be restarted from it.
+                if token is not None and plan.handoff_out is not None and not args.no_handoff:
+                    token.write(plan.handoff_out)
+                if plan.then is not None and target is not None:
+                    for line in _lines(plan, status, sink, args):
+                        display.write(mask(line))
+                    status = RunStatus(plan.pipeline.name, "live")
+                    phases.append(status)
+                    display.status = status
+                    live.run(
+                        plan.pipeline,
+                        target,
+                        store,
+                        dedup=dedup,
+                        handoff=token,
+                        dead_letters=sink,
+                        status=status,
+                        stop=stop,
+                        until_idle=plan.until_idle,
+                    )
+                    target = None  # live.run closed it
     finally:
         gc.unfreeze()
         _close(sink, source, target, dedup, store)
-    _summarize(plan, status, sink, args, err)
+    _summarize(plan, phases, sink, args, err)
     return 0
 
 
-def _summarize(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args: RunArgs, err: Console) -> None:
-    summary = status.summary()
+_COUNTS = ("records", "applied", "written_keys", "dead_letters", "dedup_skips", "retries", "elapsed_seconds")
+
+
+def _summary(phases: list[RunStatus]) -> dict[str, Any]:
+    """One phase's summary; with --then the counts of both phases, each phase's own under ``phases``."""
+    first = phases[0].summary()
+    if len(phases) == 1:
+        return first
+    parts = [first, *(p.summary() for p in phases[1:])]
+    summary = dict(first)
+    for name in _COUNTS:
+        summary[name] = sum(p[name] for p in parts)
+    summary["elapsed_seconds"] = round(summary["elapsed_seconds"], 3)
+    elapsed = summary["elapsed_seconds"]
+    summary["records_per_second"] = round(summary["records"] / elapsed, 1) if elapsed > 0 else None
+    summary["mode"] = "+".join(p["mode"] for p in parts)
+    summary["phases"] = {p["mode"]: p for p in parts}
+    return summary
+
+
+def _summarize(plan: _Plan, phases: list[RunStatus], sink: JsonLinesDeadLetters, args: RunArgs, err: Console) -> None:
+    summary = _summary(phases)
     letters = str(plan.dead_letters) if sink.count else None
+    handoff = phases[0].handoff
     summary.update(
         ok=True,
         exit_code=0,
         dead_letters_file=letters,
-        handoff_file=str(plan.handoff_out) if plan.handoff_out is not None and status.handoff is not None else None,
+        handoff_file=str(plan.handoff_out) if plan.handoff_out is not None and handoff is not None else None,
         source={
             "adapter": plan.source.spec.name,
             "kind": plan.source.spec.kind,
@@ -348,14 +416,26 @@ def _summarize(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args:
         if plan.dedup
         else None,
     )
+    if plan.then is not None:
+        summary["then"] = {"adapter": plan.then.spec.name, "options": shown_options(plan.then.spec, plan.then.options)}
     if args.json:
         typer.echo(dumps(summary))
     if args.quiet:
         return
+    # With --then the bootstrap's lines were printed when the live phase began.
+    for line in _lines(plan, phases[-1], sink, args):
+        err.print(mask(line), markup=False, highlight=False, soft_wrap=True)
+
+
+def _lines(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args: RunArgs) -> list[str]:
+    """The human summary of one phase."""
+    summary = status.summary()
+    letters = str(plan.dead_letters) if sink.count else None
     lines = []
     name = status.pipeline
     if status.already_finished:
-        lines.append(f"{name} · already finished, nothing to do (pass --restart to run it again)")
+        rest = "continuing live" if plan.then is not None else "nothing to do (pass --restart to run it again)"
+        lines.append(f"{name} · already finished, {rest}")
     else:
         what = "live run stopped" if status.mode == "live" else "bootstrap finished"
         lines.append(f"{name} · {what} in {summary['elapsed_seconds']:.1f}s" + (" (resumed)" if status.resumed else ""))
@@ -376,13 +456,15 @@ def _summarize(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args:
     token = status.handoff
     continues = token is not None and (token.token is not None or token.live or plan.handoff_out is not None)
     if token is not None and continues and status.mode == "bootstrap" and not args.no_handoff:
-        written = (
-            f"; written to {plan.handoff_out}" if plan.handoff_out is not None else " (save it with --handoff-out FILE)"
-        )
+        if plan.handoff_out is not None:
+            written = f"; written to {plan.handoff_out}"
+        else:  # with --then it is handed over in process
+            written = "" if plan.then is not None else " (save it with --handoff-out FILE)"
         live_part = f", live position for {token.live.get('source')}" if token.live else ""
         lines.append(
             f"  handoff       {token.source} token captured"
             f" {token.captured_at.isoformat(timespec='seconds')}{live_part}{written}"
         )
-    for line in lines:
-        err.print(mask(line), markup=False, highlight=False, soft_wrap=True)
+        if plan.then is not None:
+            lines.append(f"  then          live from {plan.then.spec.name}, starting after the handoff")
+    return lines
