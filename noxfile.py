@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).parent
 CORE = "murmur-core"
 ADAPTERS = ("mongo", "kafka", "dynamodb")
 PYTHONS = ["3.11", "3.12", "3.13"]
-TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100"]
+TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"]
 SERVERS = "tests/servers"  # the pytest plugin that starts real MongoDB/Kafka/DynamoDB test servers
 EXAMPLE_PLUGINS = ("tests/example_plugin", "tests/broken_plugin")
 
@@ -46,7 +46,8 @@ def _everything() -> list[str]:
 
 
 def _pytest(session: nox.Session, *paths: str) -> None:
-    session.run("pytest", "-q", "-p", "no:cacheprovider", *paths, *session.posargs)
+    # A hung test fails on its own instead of eating the whole CI budget.
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "--timeout=300", *paths, *session.posargs)
 
 
 @nox.session(name="tests-core", python=PYTHONS)

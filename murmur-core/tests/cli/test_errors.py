@@ -113,7 +113,7 @@ BASE = ("run", "--source", "jsonl", "-S", "path=orders.jsonl", "--key", "custome
         pytest.param(
             (*BASE, "--monoid", "sum", "-H", "a=b"), ["-H: handoff options given without --handoff-to"], id="orphan-H"
         ),
-        pytest.param((*BASE, "--monoid", "sum", "--then", "ticks"), ["--then ticks: not supported yet"], id="then"),
+        pytest.param((*BASE, "--monoid", "sum", "--then", "jsonl"), ["--then: unknown live source 'jsonl'"], id="then"),
         pytest.param(
             ("run", "--source", "ticks", "--key", "k", "--monoid", "count", "--name", "n", "--resume"),
             ["--resume: applies to a snapshot source"],
