@@ -196,7 +196,8 @@ def test_cut_points_keep_the_server_order_where_python_cannot_compare_like_mongo
 def test_even_cuts_split_by_document_count() -> None:
     rows = [(i, 10) for i in range(8)]
     assert _even_cuts(rows, 4) == ([1, 3, 5], [20, 20, 20, 20])
-    assert _even_cuts([(1, 100), (2, 1), (3, 1)], 3) == ([1, 1], [100, 0, 2])
+    assert _even_cuts([(1, 100), (2, 1), (3, 1)], 3) == ([1, 2], [100, 1, 1])  # no empty segment
+    assert _even_cuts([(1, 250), (2, 251)], 2) == ([1], [250, 251])  # an odd total still splits
     assert _even_cuts([(1, 5)], 4) == ([], [5])
     assert _even_cuts([], 4) == ([], [0])
 

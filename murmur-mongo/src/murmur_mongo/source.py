@@ -315,8 +315,13 @@ def _bracket_or_fail(value: Any) -> int:
 
 
 def _even_cuts(rows: list[tuple[Any, int]], count: int) -> tuple[list[Any], list[int]]:
-    """Bucket maxima at which the running document count passes each ``k/count`` of the
-    total, and the count of each resulting range (one more than there are cuts)."""
+    """Bucket maxima nearest each ``k/count`` of the total, and the count of each resulting range
+    (one more than there are cuts).
+
+    A cut goes after bucket i when the running count, plus half of the next bucket, reaches the
+    next mark: that is where cutting lands closer to the mark than cutting one bucket later. (Cutting
+    only once the count itself passes the mark made no cut at all for two buckets of 250 and 251.)
+    """
     total = sum(n for _, n in rows)
     cuts: list[Any] = []
     sizes = [0]
@@ -325,7 +330,8 @@ def _even_cuts(rows: list[tuple[Any, int]], count: int) -> tuple[list[Any], list
         if i == len(rows) - 1:
             break  # a cut after the very last id would only make an empty segment
         seen = sum(sizes)
-        while len(cuts) < count - 1 and seen * count >= total * (len(cuts) + 1):
+        following = rows[i + 1][1]
+        if len(cuts) < count - 1 and (2 * seen + following) * count >= 2 * total * (len(cuts) + 1):
             cuts.append(value)
             sizes.append(0)
     return cuts, sizes

@@ -28,6 +28,7 @@ RUN_EPILOG = """\b
 Adapter options: -S for the source, -T the store, -D the deduper, -H the handoff live
 source, each OPTION=VALUE (see `murmur plugins show NAME`). A snapshot source runs a
 bootstrap and prints a handoff token; a live source runs until Ctrl-C/SIGTERM or --until-idle.
+--then LIVE does both in one process: bootstrap, then live mode from the captured handoff.
 
 \b
 Config file (--config murmur.toml); flags override it:
@@ -209,7 +210,8 @@ def run_cmd(
         Opt(
             "--then",
             metavar="LIVE",
-            help="Continue with this live source after the bootstrap (not supported yet).",
+            help="After the bootstrap, run this live source in the same process from the handoff"
+            " (its options: -H; --until-idle applies to it).",
             rich_help_panel="Checkpoints and handoff",
         ),
     ] = None,

@@ -142,10 +142,15 @@ class SerialisedMoto:
     concurrent writers it loses or doubles updates (concurrent ADDs, concurrent transactions),
     which real DynamoDB never does. One lock around the app restores per-item atomicity at
     about the same speed, since moto is single-threaded at heart anyway.
+
+    After each request it also drops moto's registry of every model instance it ever made (kept
+    only for its dashboard): TransactWriteItems deep-copies the whole table per item for rollback,
+    and without this the copies pile up (over a GB in a few hundred transactions).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
 
+        from moto.core.model_instances import reset_model_data
         from moto.moto_server.werkzeug_app import (  # heavy import: only when DynamoDB is used
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -160,7 +165,10 @@ class SerialisedMoto:
 
         def serialised(environ: Any, start_response: Any) -> list[bytes]:
             with lock:
-                return list(app(environ, start_response))
+                try:
+                    return list(app(environ, start_response))
+                finally:
+                    reset_model_data()
 
         self._server = make_server(host, port, serialised, threaded=True, request_handler=MotoRequestHandler)
         self.port: int = self._server.server_address[1]
