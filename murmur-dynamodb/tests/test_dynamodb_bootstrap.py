@@ -149,7 +149,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(
     dying.when = when
     source = DynamoDBSnapshotSource(table, page_size=20, **endpoint)
     with pytest.raises(Crash):
-        bootstrap.run(pipeline, source, dying, dedup=make_deduper(), lease=1.0)
+        bootstrap.run(pipeline, source, dying, dedup=make_deduper(), lease=1.0, fold_records=20)  # a unit per page
     dying.close()
     # a new worker re-reads everything (as a redelivery would); its deduper waits out the dead lease
     store = DynamoDBStore(tables[0], transactional=transactional, **endpoint)

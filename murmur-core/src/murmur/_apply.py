@@ -123,7 +123,9 @@ class Applier:
         self.on_dead_letter = on_dead_letter
         self.ticker = ticker
         self.group = is_group(self.monoid)
-        self.unit_limit: int | None = getattr(store, "max_unit_items", None)
+        # A size cap matters only where a merge is one transaction; elsewhere bigger units coalesce more.
+        # (Read after absorbs(): a store may turn transactional on when it takes over the deduper.)
+        self.unit_limit: int | None = getattr(store, "max_unit_items", None) if store.transactional else None
         window = pipeline.window
         self.expiry = window.expiry if window is not None and window.retention is not None else None
         self._additive = self.monoid.kind in ("sum", "count")
