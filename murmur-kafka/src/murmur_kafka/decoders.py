@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import murmur
 import orjson
-from murmur import Change, DecodeError, FieldError, Record, document_event_id, field_getter
+from murmur import Change, DecodeError, FieldError, Record, document_event_id, field_getter, parse_event_time
 
 __all__ = [
     "DebeziumDecoder",
@@ -48,33 +48,13 @@ def _loads(payload: bytes | str, what: str) -> Any:
         raise DecodeError(f"{what}: payload is not JSON ({exc})") from None
 
 
-def _event_time_parser() -> Callable[..., dt.datetime]:
-    # The core's parser is the reference; fall back to an equivalent until it is exported.
-    return getattr(murmur, "parse_event_time", _parse_event_time)
-
-
-def _parse_event_time(value: object, *, field: str) -> dt.datetime:
-    """An event-time value ⇒ aware datetime: datetime, ISO-8601 text, or epoch seconds/milliseconds."""
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value / 1000 if abs(value) > 1e11 else value, dt.UTC)
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise FieldError(f"event-time field {field!r}: {value!r} is not ISO-8601 or epoch time") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    raise FieldError(f"event-time field {field!r}: expected ISO-8601 or epoch time, got {type(value).__name__}")
-
-
 class _EventTime:
     """Reads and parses an event-time field path; ``None`` when no path is configured."""
 
     def __init__(self, path: str | None) -> None:
         self.path = path
         self._get = field_getter(path) if path else None
-        self._parse = _event_time_parser()
+        self._parse = parse_event_time
 
     def __call__(self, value: Any) -> dt.datetime | None:
         if self._get is None:
@@ -82,7 +62,7 @@ class _EventTime:
         raw = self._get(value)
         if raw is None:
             raise FieldError(f"event-time field {self.path!r} is null")
-        return self._parse(raw, field=self.path)
+        return self._parse(raw, field=self.path or "")
 
 
 # --------------------------------------------------------------------------- json
@@ -102,6 +82,11 @@ class JsonDecoder:
         self.event_id_path = event_id
         self._event_id = field_getter(event_id) if event_id else None
         self._event_time = _EventTime(event_time)
+
+    @property
+    def plain(self) -> bool:
+        """No field paths: the value is the document, the id its position (sources may inline this)."""
+        return self._event_id is None and self._event_time.path is None
 
     def decode(self, payload: bytes | None, *, key: bytes | None, meta: Mapping[str, Any]) -> Record | None:
         if payload is None:
