@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from murmur import bootstrap, live
 from murmur._acks import ContiguousAcks
 from murmur._errors import (
     Aborted,
@@ -63,19 +62,26 @@ from murmur.monoids import (
 from murmur.plugins import AdapterContext, AdapterSpec, Option, hookimpl
 
 if TYPE_CHECKING:
+    from murmur import bootstrap, live
     from murmur.monoids.sketches import HLL, Bloom, TopK
 
 __version__ = "0.1.0"
 
-_LAZY = {"HLL", "TopK", "Bloom"}
+_LAZY_SKETCHES = {"HLL", "TopK", "Bloom"}
+_LAZY_MODULES = {"bootstrap", "live"}
 
 
 def __getattr__(name: str) -> Any:
-    # Sketches need datasketches (~160 ms to import): load them on first use, not with murmur.
-    if name in _LAZY:
+    # Loaded on first use, not with `import murmur`: sketches need datasketches (~160 ms) and the
+    # runtimes tenacity (~100 ms), and `murmur --help` should not wait for either.
+    if name in _LAZY_SKETCHES:
         import murmur.monoids
 
         return getattr(murmur.monoids, name)
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"murmur.{name}")
     raise AttributeError(f"module 'murmur' has no attribute {name!r}")
 
 

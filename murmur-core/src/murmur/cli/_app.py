@@ -11,7 +11,6 @@ import typer
 from murmur._errors import ConfigError, MurmurError
 from murmur.cli._config import PipelineArgs, load_config, merged_options, parse_pairs
 from murmur.cli._output import dumps, plain, remember_secrets, report, reporting
-from murmur.cli._run import RunArgs, execute
 from murmur.plugins import AdapterSpec, Registry, create, load, parse_options
 from murmur.plugins._loader import KIND_NAMES
 
@@ -266,6 +265,8 @@ def run_cmd(
     ] = False,
 ) -> None:
     """Bootstrap a pipeline from a snapshot source, or run it live from a live source."""
+    from murmur.cli._run import RunArgs, execute  # the runtimes load only when something runs
+
     args = RunArgs(
         source=source,
         store=store,
