@@ -176,7 +176,7 @@ class Applier:
         extracted inline, without the general machinery: the same result, at a fraction of the
         per-record cost. Anything else takes the general path, record by record.
         """
-        fields = self.pipeline._compiled.fields
+        fields = self.pipeline.plain_fields
         if fields is None or self.changelog:
             return [self.prepare(r) for r in records]
         key_field, value_field = fields

@@ -158,6 +158,13 @@ class Pipeline:
 
         return replace(self, mode=mode)
 
+    @property
+    def plain_fields(self) -> tuple[str, str | None] | None:
+        """``(key field, value field)`` (value ``None`` for a count) when this pipeline is one
+        top-level key field and one top-level number field of a sum or count, all time, with no
+        decode: the apply layer then reads them from dicts directly. ``None`` otherwise."""
+        return self._compiled.fields
+
     def extract(self, value: Any, event_time: dt.datetime | None) -> tuple[tuple[StateKey, ...], Any]:
         """The state keys a value touches and the monoid element it adds.
 

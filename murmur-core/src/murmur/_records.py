@@ -112,7 +112,7 @@ def render_id(value: Any) -> str:
     type_name = type(value).__name__
     if isinstance(value, uuid.UUID):
         return f"{_TAG}uuid:{value.hex}"
-    if type_name == "Binary":
+    if type_name == "Binary" or isinstance(value, _SubtypedBinary):
         subtype = int(getattr(value, "subtype", 0))
         if subtype in (3, 4) and len(bytes(value)) == 16:
             return f"{_TAG}uuid:{bytes(value).hex()}"
@@ -165,9 +165,6 @@ class _SubtypedBinary(bytes):
         obj = super().__new__(cls, data)
         obj.subtype = subtype  # type: ignore[attr-defined]
         return obj
-
-
-_SubtypedBinary.__name__ = "Binary"
 
 
 def _canonical_json(value: Any) -> str:
