@@ -12,7 +12,7 @@ characters in ``pk`` says what an item is:
 ``<pipeline>|meta``                   hash of name    checkpoint: ``name``, ``doc`` (JSON text)
 ====================================  ==============  =============================================
 
-How a delta is written depends on the monoid's kind:
+How a delta is written depends on the monoid's kind (the builders live in ``_writes.py``):
 
 - ``sum``/``count``: ``UpdateItem ADD`` — atomic, exact (ints and Decimals; floats by their
   shortest decimal text), negative deltas for retractions. ``vt`` remembers a float or Decimal
@@ -37,12 +37,9 @@ hence ``max_unit_items``.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 
 from murmur import (
@@ -51,7 +48,6 @@ from murmur import (
     Contribution,
     ContributionConflict,
     Deduper,
-    FieldError,
     Monoid,
     StateKey,
     StoreError,
@@ -61,57 +57,25 @@ from murmur import (
 
 from murmur_dynamodb._batch import batch_get, batch_write
 from murmur_dynamodb._client import Connection, Workers, close_client, where
-from murmur_dynamodb._codec import (
-    Item,
-    backoff,
-    from_micros,
-    micros,
-    name_hash,
-    now,
-    number,
-    parse_number,
-)
+from murmur_dynamodb._codec import Item, backoff, name_hash, now, number
 from murmur_dynamodb._errors import TRANSIENT_REASONS, ConditionFailed, TransactionCancelled, call
+from murmur_dynamodb._writes import (
+    ADDITIVE,
+    EXTREMES,
+    Write,
+    add,
+    cas,
+    decode,
+    describe_key,
+    extreme,
+    extreme_needed,
+)
 from murmur_dynamodb.dedup import DynamoDBDeduper
 
 #: DynamoDB's limit of actions in one TransactWriteItems.
 TRANSACTION_LIMIT = 100
 #: Contribution texts remembered from reads (for the conditional write that follows the read).
 READ_TEXTS_KEPT = 100_000
-
-ADDITIVE = frozenset({"sum", "count"})
-EXTREMES = frozenset({"min", "max"})
-
-_EXPIRED = "(attribute_exists(#ttl) AND #ttl <= :now)"
-
-
-def _live(item: Item | None, at: float) -> bool:
-    return item is not None and not ("ttl" in item and float(item["ttl"]["N"]) <= at)
-
-
-@dataclass
-class _Write:
-    """One state key's update, ready for UpdateItem or a transaction's ``Update``."""
-
-    key: StateKey
-    av_key: Item
-    update: str
-    condition: str
-    names: dict[str, str]
-    values: dict[str, Any]
-    #: Non-transactional only: what a failed condition means (None ⇒ the write is a no-op).
-    on_conflict: Callable[[Item | None], None] | None = field(default=None, repr=False)
-    is_min: bool = False
-
-    def params(self, table: str) -> dict[str, Any]:
-        return {
-            "TableName": table,
-            "Key": self.av_key,
-            "UpdateExpression": self.update,
-            "ConditionExpression": self.condition,
-            "ExpressionAttributeNames": self.names,
-            "ExpressionAttributeValues": self.values,
-        }
 
 
 class DynamoDBStore:
@@ -178,7 +142,7 @@ class DynamoDBStore:
         return {"pk": {"S": f"{pipeline}|meta"}, "sk": {"N": str(name_hash(name))}}
 
     def _describe_key(self, av_key: Item) -> str:
-        return f"{self.table}/{av_key['pk']['S']}/{av_key['sk']['N']}"
+        return describe_key(self.table, av_key)
 
     # ------------------------------------------------------------------ dedup absorption
 
@@ -208,26 +172,7 @@ class DynamoDBStore:
     # ------------------------------------------------------------------ reading state
 
     def _decode(self, item: Item | None, monoid: Monoid[Any], at: float) -> Any:
-        if item is None or not _live(item, at) or "v" not in item:
-            return None
-        value = item["v"]
-        kind = monoid.kind
-        if kind in ADDITIVE or kind in EXTREMES:
-            if "S" in value:
-                return value["S"]
-            if "N" not in value:
-                raise StoreError(f"{self.what}: key {self._describe_key(item)} holds no number for {monoid.spec}")
-            marker = item.get("vt", {}).get("S")
-            if marker == "f":
-                return float(value["N"])
-            if marker == "d":
-                return Decimal(value["N"])
-            if marker == "dt":
-                return from_micros(int(value["N"]))
-            return parse_number(value["N"])
-        if "B" not in value:
-            raise StoreError(f"{self.what}: key {self._describe_key(item)} holds no encoded {monoid.spec} state")
-        return monoid.decode(bytes(value["B"]), key=self._describe_key(item))
+        return decode(item, monoid, at, table=self.table, what=self.what)
 
     def _read(self, keys: Sequence[Item], *, consistent: bool) -> dict[tuple[str, str], Item]:
         items = batch_get(self.client, self.table, keys, consistent=consistent, what=self.what)
@@ -274,104 +219,7 @@ class DynamoDBStore:
 
     # ------------------------------------------------------------------ building writes
 
-    def _add(self, av_key: Item, key: StateKey, delta: Any, expiry: int | None, at: float) -> _Write:
-        names = {"#v": "v", "#ttl": "ttl"}
-        values: dict[str, Any] = {":d": number(delta), ":now": number(int(at))}
-        sets = []
-        if expiry is not None:
-            sets.append("#ttl = :ttl")
-            values[":ttl"] = number(int(expiry))
-        if isinstance(delta, float):  # a float sum reads back as float unless a Decimal joined it
-            names["#vt"] = "vt"
-            sets.append("#vt = if_not_exists(#vt, :vt)")
-            values[":vt"] = {"S": "f"}
-        elif isinstance(delta, Decimal):
-            names["#vt"] = "vt"
-            sets.append("#vt = :vt")
-            values[":vt"] = {"S": "d"}
-        update = "ADD #v :d" + (" SET " + ", ".join(sets) if sets else "")
-        return _Write(key, av_key, update, "attribute_not_exists(#ttl) OR #ttl > :now", names, values)
-
-    @staticmethod
-    def _extreme_form(kind: str, value: Any) -> tuple[dict[str, Any], str, str | None]:
-        """(attribute value, DynamoDB type, ``vt`` marker) of a min/max value."""
-        if isinstance(value, bool):
-            raise FieldError(f"{kind}: expected a number, string or datetime, got bool")
-        if isinstance(value, str):
-            return {"S": value}, "S", None
-        if isinstance(value, dt.datetime):
-            return number(micros(value)), "N", "dt"
-        if isinstance(value, int):
-            return number(value), "N", None
-        if isinstance(value, float):
-            return number(value), "N", "f"
-        if isinstance(value, Decimal):
-            return number(value), "N", "d"
-        raise FieldError(f"{kind}: cannot store a {type(value).__name__} ({value!r:.40}) as a min/max value")
-
-    def _extreme(self, av_key: Item, key: StateKey, kind: str, value: Any, expiry: int | None, at: float) -> _Write:
-        x, ty, marker = self._extreme_form(kind, value)
-        names = {"#v": "v", "#ttl": "ttl", "#vt": "vt"}
-        values: dict[str, Any] = {":x": x, ":ty": {"S": ty}, ":now": number(int(at))}
-        if marker == "dt":
-            guard = "#vt = :dt AND "
-            values[":dt"] = {"S": "dt"}
-        elif ty == "N":
-            guard = "(attribute_not_exists(#vt) OR #vt <> :dt) AND "
-            values[":dt"] = {"S": "dt"}
-        else:
-            guard = ""
-        better = ">" if kind == "min" else "<"  # replace when the stored value is worse
-        condition = f"attribute_not_exists(#v) OR {_EXPIRED} OR (attribute_type(#v, :ty) AND {guard}#v {better} :x)"
-        sets = ["#v = :x"]
-        if marker is not None:
-            sets.append("#vt = :vt")
-            values[":vt"] = {"S": marker}
-        if expiry is not None:
-            sets.append("#ttl = :ttl")
-            values[":ttl"] = number(int(expiry))
-        update = "SET " + ", ".join(sets) + ("" if marker is not None else " REMOVE #vt")
-
-        def on_conflict(stored: Item | None) -> None:
-            # The stored value is at least as good: a silent no-op — unless it is of another type.
-            if stored is not None and _live(stored, now()) and "v" in stored:
-                stored_type = "S" if "S" in stored["v"] else "N"
-                stored_dt = stored.get("vt", {}).get("S") == "dt"
-                if stored_type != ty or stored_dt != (marker == "dt"):
-                    raise FieldError(
-                        f"{kind}: cannot compare the stored value of {self._describe_key(av_key)} with {value!r:.40}"
-                    )
-
-        return _Write(key, av_key, update, condition, names, values, on_conflict, kind == "min")
-
-    def _cas(
-        self,
-        av_key: Item,
-        key: StateKey,
-        monoid: Monoid[Any],
-        delta: Any,
-        stored: Item | None,
-        expiry: int | None,
-        at: float,
-    ) -> _Write:
-        old = self._decode(stored, monoid, at)
-        new = delta if old is None else monoid.combine(old, delta)
-        names = {"#v": "v", "#ver": "ver"}
-        version = int(stored["ver"]["N"]) if stored is not None and "ver" in stored else None
-        values: dict[str, Any] = {":v": {"B": monoid.encode(new)}, ":next": number((version or 0) + 1)}
-        if version is None:
-            condition = "attribute_not_exists(#ver)"
-        else:
-            condition = "#ver = :ver"
-            values[":ver"] = number(version)
-        sets = ["#v = :v", "#ver = :next"]
-        if expiry is not None:
-            names["#ttl"] = "ttl"
-            sets.append("#ttl = :ttl")
-            values[":ttl"] = number(int(expiry))
-        return _Write(key, av_key, "SET " + ", ".join(sets), condition, names, values)
-
-    def _writes(self, unit: Unit, at: float, stored: dict[tuple[str, str], Item] | None) -> list[_Write]:
+    def _writes(self, unit: Unit, at: float, stored: dict[tuple[str, str], Item] | None) -> list[Write]:
         """The state updates of a unit; ``stored`` holds the items read for CAS (and, in a transaction, min/max)."""
         kind = unit.monoid.kind
         out = []
@@ -379,12 +227,12 @@ class DynamoDBStore:
             av_key = self._state_key(unit.pipeline, key)
             expiry = unit.expiry.get(key)
             if kind in ADDITIVE:
-                out.append(self._add(av_key, key, delta, expiry, at))
+                out.append(add(av_key, key, delta, expiry, at))
             elif kind in EXTREMES:
-                out.append(self._extreme(av_key, key, kind, delta, expiry, at))
+                out.append(extreme(av_key, key, kind, delta, expiry, at, table=self.table))
             else:
                 item = None if stored is None else stored.get(self._ref(av_key))
-                out.append(self._cas(av_key, key, unit.monoid, delta, item, expiry, at))
+                out.append(cas(av_key, key, unit.monoid, delta, item, expiry, at, table=self.table, what=self.what))
         return out
 
     # ------------------------------------------------------------------ merge
@@ -419,7 +267,7 @@ class DynamoDBStore:
         writes = self._writes(unit, at, stored)
         self._workers.map(lambda w: self._write_one(unit, w), writes)
 
-    def _write_one(self, unit: Unit, write: _Write) -> None:
+    def _write_one(self, unit: Unit, write: Write) -> None:
         kind = unit.monoid.kind
         for attempt in range(self.cas_attempts):
             try:
@@ -442,8 +290,16 @@ class DynamoDBStore:
             else:  # lost a compare-and-swap race: combine with what is there now
                 backoff(attempt)
                 stored = self._read([write.av_key], consistent=True).get(self._ref(write.av_key))
-                write = self._cas(
-                    write.av_key, write.key, unit.monoid, unit.writes[write.key], stored, unit.expiry.get(write.key), at
+                write = cas(
+                    write.av_key,
+                    write.key,
+                    unit.monoid,
+                    unit.writes[write.key],
+                    stored,
+                    unit.expiry.get(write.key),
+                    at,
+                    table=self.table,
+                    what=self.what,
                 )
         raise TransientError(
             f"{self.what}: key {self._describe_key(write.av_key)} changed under {self.cas_attempts} attempts "
@@ -491,7 +347,7 @@ class DynamoDBStore:
                 stored = self._read([self._state_key(unit.pipeline, k) for k in unit.writes], consistent=True)
             writes = self._writes(unit, at, stored)
             if kind in EXTREMES and stored is not None:
-                writes = [w for w in writes if self._extreme_needed(w, stored.get(self._ref(w.av_key)), at)]
+                writes = [w for w in writes if extreme_needed(w, stored.get(self._ref(w.av_key)), at)]
             actions: list[dict[str, Any]] = [{"Update": w.params(self.table)} for w in writes]
             docs = list(unit.contributions)
             for doc_id in docs:
@@ -517,18 +373,6 @@ class DynamoDBStore:
             "changes (heavy contention; raise cas_attempts or retry)"
         )
 
-    def _extreme_needed(self, write: _Write, stored: Item | None, at: float) -> bool:
-        """Whether a min/max write would change the key: in a transaction a failed condition
-        cancels everything, so keys that would not change are left out."""
-        if stored is None or not _live(stored, at) or "v" not in stored:
-            return True
-        assert write.on_conflict is not None
-        write.on_conflict(stored)  # raises on a type mismatch
-        x, old = write.values[":x"], stored["v"]
-        new_value: Any = x["S"] if "S" in x else Decimal(x["N"])
-        old_value: Any = old["S"] if "S" in old else Decimal(old["N"])
-        return bool(new_value < old_value) if write.is_min else bool(new_value > old_value)
-
     def _contribution_put(self, unit: Unit, doc_id: str) -> dict[str, Any]:
         cw = unit.contributions[doc_id]
         put: dict[str, Any] = {
@@ -548,7 +392,7 @@ class DynamoDBStore:
         self,
         cancelled: TransactionCancelled,
         unit: Unit,
-        writes: list[_Write],
+        writes: list[Write],
         docs: list[str],
         claims: list[str],
         first_claim: int,
