@@ -1,7 +1,8 @@
 """Murmur: streaming aggregation with the snapshot-then-stream pattern.
 
-Define a :class:`Pipeline`, fold a source of truth into a store with :func:`bootstrap.run`,
-then keep it current with :func:`live.run` from the returned :class:`HandoffToken`.
+Define a :class:`Pipeline`, then :func:`snapshot_then_stream` folds a source of truth into a
+store and keeps it current from a live source. The two phases are also there on their own:
+:func:`bootstrap.run` returns a :class:`HandoffToken`, :func:`live.run` continues from it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from murmur._errors import (
     TransientError,
     is_transient,
 )
+from murmur._options import CheckpointPolicy, RunOptions
 from murmur._pipeline import Pipeline, field_getter
 from murmur._protocols import (
     ClaimStatus,
@@ -35,6 +37,7 @@ from murmur._protocols import (
     Decoder,
     Deduper,
     LiveSource,
+    Mode,
     Recorder,
     SnapshotSource,
     Store,
@@ -42,6 +45,7 @@ from murmur._protocols import (
 from murmur._read import Reader
 from murmur._records import Change, HandoffToken, Poison, Record, Version, document_event_id, render_id
 from murmur._status import RunStatus
+from murmur._then import snapshot_then_stream
 from murmur._unit import Contribution, ContributionWrite, StateKey, Unit
 from murmur._windows import Window, parse_duration, parse_event_time
 from murmur.monoids import (
@@ -93,6 +97,7 @@ __all__ = [
     "Cancelled",
     "Change",
     "CheckpointExists",
+    "CheckpointPolicy",
     "ClaimConflict",
     "ClaimStatus",
     "ConfigError",
@@ -116,6 +121,7 @@ __all__ = [
     "Last",
     "LiveSource",
     "MapMerge",
+    "Mode",
     "Max",
     "Min",
     "Monoid",
@@ -128,6 +134,7 @@ __all__ = [
     "Reader",
     "Record",
     "Recorder",
+    "RunOptions",
     "RunStatus",
     "Set",
     "SnapshotSource",
@@ -153,4 +160,5 @@ __all__ = [
     "parse_event_time",
     "parse_monoid",
     "render_id",
+    "snapshot_then_stream",
 ]

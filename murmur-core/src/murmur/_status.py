@@ -41,6 +41,8 @@ class RunStatus(InMemoryRecorder):
         self.written_keys = 0
         self.source_stats: dict[str, Any] = {}
         self.dead_letter_samples: list[str] = []
+        #: A run of several phases (``snapshot_then_stream``): each phase's own status, by mode.
+        self.phases: dict[str, RunStatus] = {}
         self._seg_lock = threading.Lock()
 
     # --------------------------------------------------------------- written by the runtime
@@ -113,7 +115,7 @@ class RunStatus(InMemoryRecorder):
     def summary(self) -> dict[str, Any]:
         """The end-of-run summary, JSON-ready (``--json`` prints it)."""
         elapsed = self.elapsed
-        return {
+        out: dict[str, Any] = {
             "pipeline": self.pipeline,
             "mode": self.mode,
             "records": self.records,
@@ -128,3 +130,6 @@ class RunStatus(InMemoryRecorder):
             "resumed": self.resumed,
             "handoff": self.handoff.to_json() if self.handoff is not None else None,
         }
+        if self.phases:
+            out["phases"] = {mode: phase.summary() for mode, phase in self.phases.items()}
+        return out

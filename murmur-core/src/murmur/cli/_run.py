@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from murmur import bootstrap, live
+from murmur import RunOptions, bootstrap, live, snapshot_then_stream
 from murmur._errors import ConfigError
 from murmur._pipeline import Pipeline
 from murmur._records import HandoffToken
@@ -329,6 +329,9 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
                     until_idle=plan.until_idle,
                 )
                 source = None  # live.run closed it
+            elif plan.then is not None and target is not None:
+                phases = _then(plan, args, source, target, store, dedup, sink, stop, display)
+                target = None  # the live phase closed it
             else:
                 extra: dict[str, Any] = {}
                 if plan.max_attempts is not None:
@@ -349,32 +352,52 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
                     handoff=not args.no_handoff,
                     **extra,
                 )
-                # Written before any live phase, so a live phase that fails can be restarted from it.
                 if token is not None and plan.handoff_out is not None and not args.no_handoff:
                     token.write(plan.handoff_out)
-                if plan.then is not None and target is not None:
-                    for line in _lines(plan, status, sink, args):
-                        display.write(mask(line))
-                    status = RunStatus(plan.pipeline.name, "live")
-                    phases.append(status)
-                    display.status = status
-                    live.run(
-                        plan.pipeline,
-                        target,
-                        store,
-                        dedup=dedup,
-                        handoff=token,
-                        dead_letters=sink,
-                        status=status,
-                        stop=stop,
-                        until_idle=plan.until_idle,
-                    )
-                    target = None  # live.run closed it
     finally:
         gc.unfreeze()
         _close(sink, source, target, dedup, store)
     _summarize(plan, phases, sink, args, err)
     return 0
+
+
+def _then(
+    plan: _Plan,
+    args: RunArgs,
+    source: Any,
+    target: Any,
+    store: Any,
+    dedup: Any,
+    sink: JsonLinesDeadLetters,
+    stop: threading.Event,
+    display: ProgressDisplay,
+) -> list[RunStatus]:
+    """``--then``: one :func:`murmur.snapshot_then_stream` call; the display follows its phases."""
+    extra: dict[str, Any] = {} if plan.max_attempts is None else {"max_attempts": plan.max_attempts}
+    options = RunOptions(
+        dedup=dedup,
+        fail_on_error=plan.fail_on_error,
+        checkpoints=plan.policy,  # type: ignore[arg-type]
+        segments=plan.segments,
+        dead_letters=sink,
+        until_idle=plan.until_idle,
+        **extra,
+    )
+    phases: list[RunStatus] = []
+
+    def on_phase(status: RunStatus) -> None:
+        if phases:  # the bootstrap ended: its summary and handoff file, before any live phase
+            token = phases[0].handoff
+            # Written before the live phase, so a live phase that fails can be restarted from it.
+            if token is not None and plan.handoff_out is not None:
+                token.write(plan.handoff_out)
+            for line in _lines(plan, phases[0], sink, args):
+                display.write(mask(line))
+        phases.append(status)
+        display.status = status
+
+    snapshot_then_stream(plan.pipeline, source, target, store, options=options, stop=stop, on_phase=on_phase)
+    return phases
 
 
 _COUNTS = ("records", "applied", "written_keys", "dead_letters", "dedup_skips", "retries", "elapsed_seconds")
