@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 from bson import ObjectId
 from conftest import Coll
 from mongo_helpers import TcpProxy, flatten
 from murmur import Change, HandoffError, HandoffToken, LiveSource, Record, document_event_id
-from murmur.testing import LiveSourceContract
+from murmur.testing import CheckpointShelf, LiveSourceContract
 
 from murmur_mongo import MongoChangeSource, MongoSnapshotSource
 
@@ -61,58 +60,14 @@ def live(coll: Coll) -> Iterator[Callable[..., MongoChangeSource]]:
 # ------------------------------------------------------------------ the core's contract
 
 
-@dataclass
-class _Committed:
-    """Stands in for what the live runtime keeps for a source that does not commit on its own."""
-
-    handoff: HandoffToken
-    checkpoint: Any = None
-    made: list[MongoChangeSource] = field(default_factory=list)
-
-
-class _AsTheRuntimeRunsIt:
-    """A ``mongo-changes`` source started the way ``murmur.live.run`` starts it: after the stored
-    checkpoint, else after the handoff; closing stores its checkpoint (the contract's
-    ``make_source`` must share committed positions, like a consumer group)."""
-
-    def __init__(self, inner: MongoChangeSource, committed: _Committed) -> None:
-        self.inner = inner
-        self.committed = committed
-        self.name = inner.name
-        self.default_mode: Literal["append", "changelog"] = inner.default_mode
-
-    def capture_position(self) -> Any:
-        return self.inner.capture_position()
-
-    def start(self, handoff: HandoffToken | None, checkpoint: Any | None) -> None:
-        self.inner.start(handoff or self.committed.handoff, checkpoint or self.committed.checkpoint)
-
-    def poll(self, max_records: int, timeout: float) -> list[Record]:
-        return self.inner.poll(max_records, timeout)
-
-    def checkpoint(self) -> Any | None:
-        return self.inner.checkpoint()
-
-    def close(self) -> None:
-        position = self.inner.checkpoint()
-        if position is not None:
-            self.committed.checkpoint = position
-        self.inner.close()
-
-
 class TestMongoChangesContract(LiveSourceContract):
+    """A change stream returns its position from ``checkpoint()``: the shelf keeps it as the runtime would."""
+
     @pytest.fixture
     def make_source(self, coll: Coll) -> Iterator[Callable[[], LiveSource]]:
-        committed = _Committed(capture(coll))
-
-        def make() -> LiveSource:
-            inner = MongoChangeSource(**coll.options)
-            committed.made.append(inner)
-            return _AsTheRuntimeRunsIt(inner, committed)
-
-        yield make
-        for src in committed.made:
-            src.close()
+        shelf = CheckpointShelf(handoff=capture(coll))
+        yield shelf.wrap(lambda: MongoChangeSource(**coll.options))
+        shelf.close_all()
 
     @pytest.fixture
     def produce(self, coll: Coll) -> Callable[[list[dict[str, Any]]], None]:

@@ -211,9 +211,11 @@ class MongoChangeSource(Closing):
         if self._pending_error is not None:
             err, self._pending_error = self._pending_error, None
             raise err
+        if max_records <= 0:  # a keep-alive poll (LiveSource contract): a change stream needs none
+            return []
         deadline = time.monotonic() + max(timeout, 0.0)
         raws: list[RawBSONDocument] = []
-        while len(raws) < max(max_records, 1):
+        while len(raws) < max_records:
             try:
                 if self._stream is None:
                     self._stream = self._watch(self._last_token)

@@ -11,10 +11,13 @@ from murmur.adapters.memory import (
     MemorySnapshotSource,
     MemoryStore,
 )
+from murmur.testing._checkpointed import CheckpointedLiveSource, CheckpointShelf
 from murmur.testing._contracts import DeduperContract, LiveSourceContract, SnapshotSourceContract, StoreContract
 from murmur.testing._laws import check_monoid_laws
 
 __all__ = [
+    "CheckpointShelf",
+    "CheckpointedLiveSource",
     "Crash",
     "DeduperContract",
     "LiveSourceContract",

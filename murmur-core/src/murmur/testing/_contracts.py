@@ -15,6 +15,7 @@ behaviour the runtimes rely on (SPEC §4–§7); an adapter adds tests for what 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -25,8 +26,9 @@ from typing import Any
 import pytest
 
 from murmur._errors import ClaimConflict
-from murmur._protocols import ClaimStatus, Deduper, LiveSource, SnapshotSource, Store
-from murmur._records import Change, Record
+from murmur._protocols import ClaimStatus, DeadLetter, Deduper, LiveSource, SnapshotSource, Store
+from murmur._records import Change, HandoffToken, Record, utcnow
+from murmur._status import RunStatus
 from murmur._unit import Contribution, ContributionWrite, StateKey, Unit
 from murmur.monoids import Count, Max, Min, SetUnion, Sum, TupleOf
 
@@ -317,21 +319,44 @@ class SnapshotSourceContract:
 
 
 class LiveSourceContract:
-    """Provide ``make_source`` (a factory of fresh sources over one stream, sharing committed
-    positions, i.e. the same consumer group) and ``produce`` (appends values to that stream).
-    Values produced are dicts; the tests compare them as given.
+    """The contract of a live source (``murmur.LiveSource``), as the live runtime relies on it.
+
+    Provide two fixtures:
+
+    - ``make_source``: a factory of fresh, unstarted sources over one stream that share
+      committed positions (one consumer group). A source that returns its position from
+      ``checkpoint()`` instead of committing it (a change stream) is wrapped as the runtime
+      runs it: ``CheckpointShelf().wrap(factory)``.
+    - ``produce``: appends dict values to that stream, in order.
+
+    Optional: ``read_dead_letters`` returning a callable that lists the error texts of the dead
+    letters the source wrote so far (for a source with ``dead_letter``). Class attributes:
+    ``poll_timeout``, ``patience`` (seconds to wait for records), ``quiet`` (seconds of polling
+    that show nothing more arrives).
     """
 
     poll_timeout = 0.5
-    patience = 20.0
+    patience = 30.0
+    quiet = 1.0
 
     @pytest.fixture
     def make_source(self) -> Callable[[], LiveSource]:
-        raise NotImplementedError
+        raise NotImplementedError("subclass LiveSourceContract and provide a `make_source` fixture")
 
     @pytest.fixture
     def produce(self) -> Callable[[list[dict[str, Any]]], None]:
-        raise NotImplementedError
+        raise NotImplementedError("subclass LiveSourceContract and provide a `produce` fixture")
+
+    @pytest.fixture
+    def read_dead_letters(self) -> Callable[[], list[str]] | None:
+        return None
+
+    @pytest.fixture
+    def tag(self, request: pytest.FixtureRequest) -> str:
+        """A value unique to the test, so records of other tests are never mistaken for these."""
+        return f"{request.node.name[:30]}-{time.monotonic_ns()}"
+
+    # ------------------------------------------------------------------ helpers
 
     def _take(self, source: LiveSource, n: int) -> list[Record]:
         got: list[Record] = []
@@ -342,24 +367,114 @@ class LiveSourceContract:
             got.extend(source.poll(n - len(got), self.poll_timeout))
         return got
 
-    def _open(self, make_source: Callable[[], LiveSource]) -> Iterator[LiveSource]:
+    def _rest(self, source: LiveSource) -> list[Record]:
+        """Whatever else arrives within ``quiet`` seconds (to show that nothing more does)."""
+        got: list[Record] = []
+        deadline = time.monotonic() + self.quiet
+        while time.monotonic() < deadline:
+            got.extend(source.poll(100, min(self.poll_timeout, self.quiet)))
+        return got
+
+    def _open(
+        self, make_source: Callable[[], LiveSource], handoff: HandoffToken | None = None, checkpoint: Any = None
+    ) -> Iterator[LiveSource]:
         src = make_source()
-        src.start(None, None)
+        src.start(handoff, checkpoint)
         try:
             yield src
         finally:
             src.close()
 
+    @staticmethod
+    def _ns(records: Sequence[Record]) -> list[int]:
+        return sorted(r.value["n"] for r in records)
+
+    def _handoff_now(self, make_source: Callable[[], LiveSource]) -> HandoffToken:
+        """A handoff token holding the stream's position now, as a bootstrap captures it."""
+        src = make_source()
+        try:
+            position = src.capture_position()
+        finally:
+            src.close()
+        if position is None:
+            pytest.skip("the source does not report its position (capture_position() is None)")
+        json.dumps(position)  # it goes into a handoff file
+        return HandoffToken("contract", None, utcnow()).with_live(src.name, position)
+
+    def _run(
+        self, make_source: Callable[[], LiveSource], store: Store, pipeline: Any, done: Callable[[RunStatus], bool]
+    ) -> tuple[RunStatus, list[DeadLetter]]:
+        """``live.run`` until ``done(status)``, then a clean stop; returns the status and the
+        dead letters the runtime's own sink received."""
+        from murmur import live
+
+        letters: list[DeadLetter] = []
+
+        class Sink:
+            def write(self, letter: DeadLetter) -> None:
+                letters.append(letter)
+
+        stop = threading.Event()
+        status = RunStatus(pipeline.name, "live")
+        failed: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                live.run(
+                    pipeline, make_source(), store, status=status, stop=stop, dead_letters=Sink(), flush_interval=0.05
+                )
+            except BaseException as exc:
+                failed.append(exc)
+
+        thread = threading.Thread(target=target, name="contract-live-run")
+        thread.start()
+        try:
+            _wait(lambda: done(status) or bool(failed), self.patience * 2, "live.run never reached the expected counts")
+        finally:
+            stop.set()
+            thread.join(self.patience * 2)
+        if failed:
+            raise failed[0]
+        assert not thread.is_alive(), "live.run did not stop"
+        return status, letters
+
+    # ------------------------------------------------------------------ delivery and acks
+
     def test_delivers_what_was_produced(
         self, make_source: Callable[[], LiveSource], produce: Callable[[list[dict[str, Any]]], None]
     ) -> None:
-        values = [{"n": i} for i in range(20)]
-        produce(values)
+        produce([{"n": i} for i in range(20)])
         for src in self._open(make_source):
             got = self._take(src, 20)
-            assert sorted(r.value["n"] for r in got) == list(range(20))
+            assert self._ns(got) == list(range(20))
+            assert len({str(r.event_id) for r in got}) == 20, "event ids must be unique"
             for r in got:
                 r.ack()
+
+    def test_poll_returns_at_most_max_records(
+        self, make_source: Callable[[], LiveSource], produce: Callable[[list[dict[str, Any]]], None]
+    ) -> None:
+        produce([{"n": i} for i in range(12)])
+        for src in self._open(make_source):
+            got: list[Record] = []
+            deadline = time.monotonic() + self.patience
+            while len(got) < 12:
+                assert time.monotonic() < deadline, f"got {len(got)} of 12 records"
+                batch = src.poll(5, self.poll_timeout)
+                assert len(batch) <= 5
+                got.extend(batch)
+            assert self._ns(got) == list(range(12))
+
+    def test_a_keepalive_poll_returns_nothing_and_loses_nothing(
+        self, make_source: Callable[[], LiveSource], produce: Callable[[list[dict[str, Any]]], None]
+    ) -> None:
+        produce([{"n": i} for i in range(6)])
+        for src in self._open(make_source):
+            first = self._take(src, 1)
+            for _ in range(3):  # what the runtime calls while its lanes are full
+                assert src.poll(0, 0.0) == []
+            rest = self._take(src, 5)
+            assert self._ns(first + rest) == list(range(6))
 
     def test_restart_redelivers_everything_not_acked(
         self, make_source: Callable[[], LiveSource], produce: Callable[[list[dict[str, Any]]], None]
@@ -377,3 +492,127 @@ class LiveSourceContract:
                 if time.monotonic() > deadline:
                     raise AssertionError(f"records 4 and 5 were not delivered again (saw {sorted(seen)})")
                 seen.update(r.value["n"] for r in src.poll(10, self.poll_timeout))
+
+    def test_an_unacked_first_record_holds_back_everything_after_it(
+        self, make_source: Callable[[], LiveSource], produce: Callable[[list[dict[str, Any]]], None]
+    ) -> None:
+        """Contiguous-prefix acks: the first record delivered is first in its partition; with it
+        unacked, a restart delivers it again, however many after it were acked."""
+        produce([{"n": i} for i in range(8)])
+        for src in self._open(make_source):
+            got = self._take(src, 8)
+            first = got[0].value["n"]
+            for r in reversed(got[1:]):  # acked out of order, as concurrent lanes finish
+                r.ack()
+        for src in self._open(make_source):
+            again = self._take(src, 1) + self._rest(src)
+            assert first in self._ns(again), f"record {first} was never acked, yet not delivered again"
+
+    def test_acked_records_are_not_delivered_again(
+        self, make_source: Callable[[], LiveSource], produce: Callable[[list[dict[str, Any]]], None]
+    ) -> None:
+        produce([{"n": i} for i in range(10)])
+        for src in self._open(make_source):
+            for r in reversed(self._take(src, 10)):  # in any order: the whole prefix is acked
+                r.ack()
+        produce([{"n": i} for i in range(10, 15)])
+        for src in self._open(make_source):
+            got = self._take(src, 5) + self._rest(src)
+            assert self._ns(got) == list(range(10, 15))
+
+    # ------------------------------------------------------------------ positions
+
+    def test_capture_position_is_json(self, make_source: Callable[[], LiveSource]) -> None:
+        src = make_source()
+        try:
+            position = src.capture_position()
+        finally:
+            src.close()
+        assert json.loads(json.dumps(position)) == position
+
+    def test_starts_after_a_handoff(
+        self, make_source: Callable[[], LiveSource], produce: Callable[[list[dict[str, Any]]], None]
+    ) -> None:
+        produce([{"n": i} for i in range(5)])  # in the snapshot: before the handoff
+        token = self._handoff_now(make_source)
+        produce([{"n": i} for i in range(5, 12)])
+        for src in self._open(make_source, handoff=token):
+            got = self._take(src, 7) + self._rest(src)
+            assert self._ns(got) == list(range(5, 12))
+
+    def test_checkpoint_is_json_and_covers_only_acked_records(
+        self, make_source: Callable[[], LiveSource], produce: Callable[[list[dict[str, Any]]], None]
+    ) -> None:
+        produce([{"n": i} for i in range(6)])
+        for src in self._open(make_source):
+            got = self._take(src, 6)
+            for r in got[:3]:  # the first three delivered
+                r.ack()
+            held = src.checkpoint()
+            if held is None:
+                pytest.skip("the source commits its position itself (checkpoint() is None)")
+            assert json.loads(json.dumps(held)) == held
+        for src in self._open(make_source, checkpoint=held):
+            again = self._ns(self._take(src, 3) + self._rest(src))
+            assert set(self._ns(got[3:])) <= set(again), "records not acked must be delivered again"
+            assert got[0].value["n"] not in again, "the first record was acked: the checkpoint must cover it"
+
+    def test_starts_after_a_checkpoint_not_after_a_later_one(
+        self, make_source: Callable[[], LiveSource], produce: Callable[[list[dict[str, Any]]], None]
+    ) -> None:
+        produce([{"n": i} for i in range(4)])
+        for src in self._open(make_source):
+            for r in self._take(src, 4):
+                r.ack()
+            early = src.checkpoint()
+            if early is None:
+                pytest.skip("the source commits its position itself (checkpoint() is None)")
+            produce([{"n": i} for i in range(4, 9)])
+            for r in self._take(src, 5):
+                r.ack()
+        for src in self._open(make_source, checkpoint=early):  # the early one, though a later one was kept
+            got = self._take(src, 5) + self._rest(src)
+            assert self._ns(got) == list(range(4, 9))
+
+    # ------------------------------------------------------------------ under the live runtime
+
+    def test_the_live_runtime_applies_each_record_once_across_a_restart(
+        self, make_source: Callable[[], LiveSource], produce: Callable[[list[dict[str, Any]]], None], tag: str
+    ) -> None:
+        from murmur import Count, Pipeline
+        from murmur.adapters.memory import MemoryStore
+
+        pipeline, store = Pipeline("contract", Count(), key="k"), MemoryStore()
+        produce([{"n": i, "k": f"{tag}-{i % 3}"} for i in range(30)])
+        first, _ = self._run(make_source, store, pipeline, lambda s: s.applied >= 30)
+        produce([{"n": i, "k": f"{tag}-{i % 3}"} for i in range(30, 36)])
+        second, _ = self._run(make_source, store, pipeline, lambda s: s.applied >= 6)
+        assert (first.applied, second.applied, first.dead_letters + second.dead_letters) == (30, 6, 0)
+        assert store.totals("contract") == {f"{tag}-{k}": 12 for k in range(3)}
+
+    def test_poison_records_are_dead_letters_with_their_reason(
+        self,
+        make_source: Callable[[], LiveSource],
+        produce: Callable[[list[dict[str, Any]]], None],
+        read_dead_letters: Callable[[], list[str]] | None,
+    ) -> None:
+        from murmur import Count, Pipeline
+        from murmur.adapters.memory import MemoryStore
+
+        pipeline, store = Pipeline("contract", Count(), key="missing_field"), MemoryStore()
+        produce([{"n": i} for i in range(4)])
+        status, letters = self._run(make_source, store, pipeline, lambda s: s.dead_letters >= 4)
+        assert (status.dead_letters, status.applied) == (4, 0)
+        probe = make_source()
+        own = callable(getattr(probe, "dead_letter", None))
+        probe.close()
+        if own:  # the source's own destination took them
+            assert letters == []
+            if read_dead_letters is not None:
+                _wait(lambda: len(read_dead_letters()) >= 4, self.patience, "dead letters not readable")
+                assert all("missing_field" in text for text in read_dead_letters())
+        else:
+            assert len(letters) == 4 and all("missing_field" in letter.error for letter in letters)
+        # acked once dead-lettered: a restart does not deliver them again
+        again, more = self._run(make_source, store, pipeline, lambda s: s.clock() - s.started >= self.quiet)
+        assert again.records == 0 and more == []
