@@ -29,13 +29,17 @@ from murmur._errors import (
     is_transient,
 )
 from murmur._options import CheckpointPolicy, RunOptions
-from murmur._pipeline import Pipeline, field_getter
+from murmur._pipeline import KeySpec, KeysSpec, Pipeline, ValueSpec, field_getter
 from murmur._protocols import (
     ClaimStatus,
     DeadLetter,
     DeadLetterSink,
     Decoder,
     Deduper,
+    HasDeadLetter,
+    HasDefaultSegments,
+    HasMaxUnitItems,
+    HasStats,
     LiveSource,
     Mode,
     Recorder,
@@ -118,6 +122,12 @@ __all__ = [
     "HLL",
     "HandoffError",
     "HandoffToken",
+    "HasDeadLetter",
+    "HasDefaultSegments",
+    "HasMaxUnitItems",
+    "HasStats",
+    "KeySpec",
+    "KeysSpec",
     "Last",
     "LiveSource",
     "MapMerge",
@@ -147,6 +157,7 @@ __all__ = [
     "TransientError",
     "Tuple",
     "Unit",
+    "ValueSpec",
     "Version",
     "Window",
     "__version__",

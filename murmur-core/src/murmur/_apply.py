@@ -34,7 +34,7 @@ from murmur._errors import (
     is_transient,
 )
 from murmur._pipeline import Mode, Pipeline
-from murmur._protocols import ClaimStatus, DeadLetter, DeadLetterSink, Deduper, Recorder, Store
+from murmur._protocols import ClaimStatus, DeadLetter, DeadLetterSink, Deduper, HasMaxUnitItems, Recorder, Store
 from murmur._records import Poison, Record, Version
 from murmur._unit import Contribution, ContributionWrite, StateKey, Unit
 from murmur._windows import ALL_TIME
@@ -125,7 +125,7 @@ class Applier:
         self.group = is_group(self.monoid)
         # A size cap matters only where a merge is one transaction; elsewhere bigger units coalesce more.
         # (Read after absorbs(): a store may turn transactional on when it takes over the deduper.)
-        self.unit_limit: int | None = getattr(store, "max_unit_items", None) if store.transactional else None
+        self.unit_limit = store.max_unit_items if isinstance(store, HasMaxUnitItems) and store.transactional else None
         window = pipeline.window
         self.expiry = window.expiry if window is not None and window.retention is not None else None
         self._additive = self.monoid.kind in ("sum", "count")

@@ -33,7 +33,8 @@ class SnapshotSource(Protocol):
     - ``estimated_total(segment)`` is a record count for progress, or ``None`` if unknown.
     - ``default_mode`` is ``"changelog"`` when records carry a ``Change`` (documents), else
       ``"append"``.
-    - Optional ``default_segments``: how many segments to use when the caller names none.
+    - Optional ``default_segments``: how many segments to use when the caller names none
+      (:class:`HasDefaultSegments`).
     """
 
     name: str
@@ -70,8 +71,8 @@ class LiveSource(Protocol):
     - ``close()`` commits the acked prefix and releases resources; records not acked are
       delivered again after a restart.
     Optional: ``dead_letter(record, error, kind)`` writes a poison record to the source's own
-    dead-letter destination and returns once it is durable; ``stats()`` returns a dict for
-    progress (``lag`` per partition, ...).
+    dead-letter destination and returns once it is durable (:class:`HasDeadLetter`);
+    ``stats()`` returns a dict for progress, ``lag`` per partition, ... (:class:`HasStats`).
     """
 
     name: str
@@ -111,7 +112,7 @@ class Store(Protocol):
     - ``max_concurrency`` is how many threads may merge at once (1 for a single-writer store).
     - Optional ``max_unit_items``: the most writes + contributions + claims + meta one atomic
       ``merge`` can take (DynamoDB TransactWriteItems: 100). The runtime then splits a batch
-      into units that fit, the checkpoint riding with the last one.
+      into units that fit, the checkpoint riding with the last one (:class:`HasMaxUnitItems`).
     """
 
     name: str
@@ -221,3 +222,45 @@ class DeadLetterSink(Protocol):
     """Keeps dead letters somewhere durable; ``write`` returns once the letter is safe."""
 
     def write(self, letter: DeadLetter) -> None: ...
+
+
+# --------------------------------------------------------------------------- optional capabilities
+# An adapter has one of these by having the attribute; the runtimes check with isinstance(), so
+# mypy checks the attribute's type wherever an adapter is passed as one of them.
+
+
+@runtime_checkable
+class HasDefaultSegments(Protocol):
+    """A snapshot source that says how many segments to use when the caller names none."""
+
+    @property
+    def default_segments(self) -> int | None: ...  # read-only: an ``int`` attribute satisfies it
+
+
+@runtime_checkable
+class HasDeadLetter(Protocol):
+    """A live source with a dead-letter destination of its own (a Kafka dead-letter topic).
+
+    ``dead_letter(record, error, kind)`` writes the record with why (``kind`` is ``decode`` or
+    ``apply``) and returns once it is durable; the runtime acks the record after that. It
+    raises ``TransientError`` when the write did not happen (the record is then not acked).
+    """
+
+    def dead_letter(self, record: Record, error: BaseException | str, kind: str) -> None: ...
+
+
+@runtime_checkable
+class HasStats(Protocol):
+    """A live source that reports progress: ``stats()`` returns a JSON-ready dict (``lag`` per
+    partition, counts, ...); cheap and safe to call from any thread, about once a second."""
+
+    def stats(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class HasMaxUnitItems(Protocol):
+    """A transactional store whose atomic ``merge`` takes at most ``max_unit_items`` writes +
+    contributions + claims + meta (DynamoDB: 100); the runtime sizes units to fit."""
+
+    @property
+    def max_unit_items(self) -> int: ...

@@ -18,7 +18,7 @@ from murmur._checkpoint import Checkpoints, SegmentCheckpoint, segment_name
 from murmur._errors import Cancelled, ConfigError, MurmurError, SourceError
 from murmur._pipeline import Pipeline
 from murmur._prefetch import Prefetch
-from murmur._protocols import DeadLetterSink, Deduper, LiveSource, Recorder, SnapshotSource, Store
+from murmur._protocols import DeadLetterSink, Deduper, HasDefaultSegments, LiveSource, Recorder, SnapshotSource, Store
 from murmur._records import HandoffToken, utcnow
 from murmur._status import RunStatus
 from murmur.metrics import BatchTicker, Fanout
@@ -70,7 +70,7 @@ def run(
     Raises SourceError (scan failed; checkpoint kept), Aborted (fail_on_error), HandoffError.
     """
     if segments is None:
-        segments = int(getattr(source, "default_segments", None) or 1)
+        segments = int((source.default_segments if isinstance(source, HasDefaultSegments) else None) or 1)
     if fold_records < 1:
         raise ConfigError("fold_records must be at least 1", option="fold-records")
     if max_attempts < 1:

@@ -20,7 +20,7 @@ from murmur._apply import Applier, ApplyConfig, Item
 from murmur._checkpoint import Checkpoints, live_name
 from murmur._errors import Cancelled, ConfigError, is_transient
 from murmur._pipeline import Pipeline
-from murmur._protocols import DeadLetterSink, Deduper, LiveSource, Recorder, Store
+from murmur._protocols import DeadLetterSink, Deduper, HasDeadLetter, HasStats, LiveSource, Recorder, Store
 from murmur._records import HandoffToken, Record, utcnow
 from murmur._status import RunStatus
 from murmur.metrics import BatchTicker, Fanout
@@ -72,7 +72,7 @@ def run(
     source.start(handoff, saved.get("position") if saved else None)
 
     ticker = BatchTicker(recorder, "live", batch_tick)
-    source_dead_letter = getattr(source, "dead_letter", None)
+    source_dead_letter = source.dead_letter if isinstance(source, HasDeadLetter) else None
     applier = Applier(
         pipeline,
         store,
@@ -103,7 +103,7 @@ def run(
     for w in workers:
         w.start()
     keeper = _PositionKeeper(source, store, pipeline.name, position_name, saved)
-    stats = getattr(source, "stats", None)
+    stats = source.stats if isinstance(source, HasStats) else None
     clock = time.monotonic
     last_record = clock()
     last_stats = 0.0
