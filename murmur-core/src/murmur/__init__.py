@@ -46,9 +46,9 @@ from murmur._protocols import (
     SnapshotSource,
     Store,
 )
-from murmur._read import Reader
+from murmur._read import Reader, Span
 from murmur._records import Change, HandoffToken, Poison, Record, Version, document_event_id, render_id
-from murmur._status import RunStatus
+from murmur._status import RunStatus, SegmentProgress
 from murmur._then import snapshot_then_stream
 from murmur._unit import Contribution, ContributionWrite, StateKey, Unit
 from murmur._windows import Window, parse_duration, parse_event_time
@@ -146,9 +146,11 @@ __all__ = [
     "Recorder",
     "RunOptions",
     "RunStatus",
+    "SegmentProgress",
     "Set",
     "SnapshotSource",
     "SourceError",
+    "Span",
     "StateKey",
     "Store",
     "StoreError",
