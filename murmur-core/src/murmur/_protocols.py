@@ -69,7 +69,8 @@ class LiveSource(Protocol):
     - ``checkpoint()`` is the JSON position through which every record is acked, for the
       runtime to keep in the store, or ``None`` when the source commits on its own (Kafka).
     - ``close()`` commits the acked prefix and releases resources; records not acked are
-      delivered again after a restart.
+      delivered again after a restart. Closing again, or closing a source never started, is
+      harmless.
     Optional: ``dead_letter(record, error, kind)`` writes a poison record to the source's own
     dead-letter destination and returns once it is durable (:class:`HasDeadLetter`);
     ``stats()`` returns a dict for progress, ``lag`` per partition, ... (:class:`HasStats`).

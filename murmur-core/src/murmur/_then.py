@@ -72,7 +72,6 @@ def snapshot_then_stream(
     stop = stop or threading.Event()
     total = RunStatus(pipeline.name, "bootstrap+live")
     metrics = Fanout(opts.metrics, total)  # both phases count into the one status as well
-    started_live = False
     try:
         first = RunStatus(pipeline.name, "bootstrap")
         total.phases["bootstrap"] = first
@@ -99,7 +98,6 @@ def snapshot_then_stream(
         total.phases["live"] = second
         if on_phase is not None:
             on_phase(second)
-        started_live = True
         try:
             live_runtime.run(
                 pipeline,
@@ -115,11 +113,12 @@ def snapshot_then_stream(
             total.source_stats = second.source_stats
     finally:
         total.end()
-        if not started_live:
-            try:
-                live.close()
-            except Exception as exc:  # closing must not hide why the bootstrap failed
-                log.warning("closing the live source %s failed: %s", live.name, exc)
+        # live.run closes the source when it gets that far; a bootstrap that failed, or a live
+        # phase that failed while starting, did not. Closing twice is harmless (LiveSource).
+        try:
+            live.close()
+        except Exception as exc:  # closing must not hide why the run failed
+            log.warning("closing the live source %s failed: %s", live.name, exc)
     return total
 
 

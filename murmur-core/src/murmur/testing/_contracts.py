@@ -520,6 +520,18 @@ class LiveSourceContract:
             got = self._take(src, 5) + self._rest(src)
             assert self._ns(got) == list(range(10, 15))
 
+    def test_closing_twice_or_unstarted_is_harmless(
+        self, make_source: Callable[[], LiveSource], produce: Callable[[list[dict[str, Any]]], None]
+    ) -> None:
+        make_source().close()  # never started (a bootstrap that failed before its live phase)
+        produce([{"n": 1}])
+        src = make_source()
+        src.start(None, None)
+        for r in self._take(src, 1):
+            r.ack()
+        src.close()
+        src.close()
+
     # ------------------------------------------------------------------ positions
 
     def test_capture_position_is_json(self, make_source: Callable[[], LiveSource]) -> None:
