@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ import pymongo
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from murmur import Count, Pipeline, Record, Sum, snapshot_then_stream
+from murmur import Count, Pipeline, Record, RunStatus, Sum, snapshot_then_stream
 from murmur.adapters.sqlite import SqliteStore
 from murmur.plugins import Registry, load
 from murmur.testing import MemorySnapshotSource
+from murmur_test_servers import wait_for
 
 KEYS = [f"k{i}" for i in range(4)]
 
@@ -48,6 +50,34 @@ class WritesDuringScan:
             yield batch
             self.batches += 1
             self.write()
+
+
+def run_until_live_applied(expected: Callable[[], int], *args: Any, **kwargs: Any) -> RunStatus:
+    """``snapshot_then_stream(*args, **kwargs)`` in a thread, stopped once its live phase has applied
+    ``expected()`` records (asked once the live phase began): a condition, not an idle timer."""
+    stop, phases, result = threading.Event(), [], {}
+
+    def target() -> None:
+        try:
+            result["status"] = snapshot_then_stream(*args, stop=stop, on_phase=phases.append, **kwargs)
+        except BaseException as exc:  # re-raised below
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, name="snapshot-then-stream")
+    thread.start()
+    try:
+        wait_for(
+            lambda: result or (len(phases) == 2 and phases[1].records >= expected()),
+            timeout=180,
+            message=lambda: f"the live phase applied {phases[-1].records if len(phases) == 2 else 0}, not {expected()}",
+        )
+    finally:
+        stop.set()
+        thread.join(180)
+    if "error" in result:
+        raise result["error"]
+    assert not thread.is_alive() and "status" in result
+    return result["status"]
 
 
 def sqlite_totals(store: SqliteStore, pipeline: Pipeline) -> dict[str, Any]:
@@ -94,8 +124,8 @@ def test_mongo_to_sqlite_with_writes_during_the_scan_is_exact(
     try:
         snapshot = WritesDuringScan(registry.build("source", "mongo", {**options, "batch_size": "25"}), write)
         try:
-            status = snapshot_then_stream(
-                pipeline, snapshot, registry.build("live", "mongo-changes", options), store, until_idle=3.0
+            status = run_until_live_applied(
+                lambda: written["changes"], pipeline, snapshot, registry.build("live", "mongo-changes", options), store
             )
         finally:
             snapshot.inner.close()
@@ -112,8 +142,8 @@ def test_mongo_to_sqlite_with_writes_during_the_scan_is_exact(
             write()
         snapshot = WritesDuringScan(registry.build("source", "mongo", options), write)
         try:
-            again = snapshot_then_stream(
-                pipeline, snapshot, registry.build("live", "mongo-changes", options), store, until_idle=3.0
+            again = run_until_live_applied(
+                lambda: 15, pipeline, snapshot, registry.build("live", "mongo-changes", options), store
             )
         finally:
             snapshot.inner.close()
@@ -153,9 +183,8 @@ def test_kafka_handoff_to_sqlite_counts_what_was_produced_during_the_scan_once(
     kafka = {"brokers": kafka_broker.bootstrap, "topic": topic, "group": group}
     store = SqliteStore(tmp_path / "state.db")
     try:
-        status = snapshot_then_stream(
-            pipeline, snapshot, registry.build("live", "kafka", kafka, pipeline=pipeline.name), store, until_idle=3.0
-        )
+        source = registry.build("live", "kafka", kafka, pipeline=pipeline.name)
+        status = run_until_live_applied(lambda: produced["n"] - before, pipeline, snapshot, source, store)
         during = produced["n"] - before
         assert snapshot.batches == 8 and during == 80
         expected = {k: 100 + during // 4 for k in KEYS}
