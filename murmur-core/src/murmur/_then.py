@@ -42,7 +42,8 @@ def snapshot_then_stream(
     ``until_idle=5``, ``dedup=...``) apply to both phases; keyword arguments win. ``checkpoints``
     defaults to ``resume``: a bootstrap that already finished is not repeated, one that was
     interrupted continues after its checkpoints. The live phase starts after the handoff the
-    bootstrap captured, unless the store holds a position of the live source (a later one).
+    bootstrap captured, unless an earlier live phase got further: then from that position (the
+    one ``checkpoint()`` returned, kept in the store, or what the source committed itself).
 
     ``stop`` ends the run (during the bootstrap: ``Cancelled``; during the live phase: a clean
     stop). ``on_phase`` is called with each phase's own status just before that phase starts
