@@ -547,6 +547,9 @@ def make_app(registry: Registry | None = None) -> typer.Typer:
 
     app.command("run", epilog=RUN_EPILOG)(run_cmd)
     app.command("get")(get_cmd)
+    from murmur.cli._status import status_cmd
+
+    app.command("status")(status_cmd)
     plugins = typer.Typer(help="Installed adapters and plugins.", no_args_is_help=True, rich_markup_mode=None)
     plugins.command("list")(plugins_list)
     plugins.command("show")(plugins_show)
