@@ -135,7 +135,7 @@ def test_readyz_fails_while_the_store_is_down_and_recovers_after() -> None:
             store.down.set()
             log.append({"customer": "c1", "amount": 5})
             wait_for(lambda: get(f"{exporter.url}/readyz")[0] == 503, message="ready through the outage")
-            code, reason = get(f"{exporter.url}/readyz")
+            _, reason = get(f"{exporter.url}/readyz")
             assert reason == "store unreachable (retrying): TransientError: memory: store unreachable (test outage)\n"
             assert get(f"{exporter.url}/healthz")[0] == 200
             store.down.clear()
