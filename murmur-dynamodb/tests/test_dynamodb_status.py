@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from murmur.testing import build_status_scenario, check_status_scenario
 from test_dynamodb_cli import murmur
 
-from murmur.testing import build_status_scenario, check_status_scenario
 from murmur_dynamodb import DynamoDBStore
 
 
