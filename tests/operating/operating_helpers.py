@@ -86,11 +86,16 @@ class Worker:
         return get(f"{self.url}{path}")
 
     def stop(self, timeout: float = 60) -> dict[str, Any]:
-        """SIGTERM (a clean stop); returns the ``--json`` summary."""
+        """SIGTERM (a clean stop); returns the ``--json`` summary (or the ``summary`` event of JSON logs)."""
         self.popen.send_signal(signal.SIGTERM)
         code = self.popen.wait(timeout=timeout)
         assert code == 0, f"exit {code} after SIGTERM:\n{self.stderr()}"
-        return json.loads(self.out.read_text().strip().splitlines()[-1])  # type: ignore[no-any-return]
+        out = self.out.read_text().strip()
+        if out:
+            return json.loads(out.splitlines()[-1])  # type: ignore[no-any-return]
+        last = json.loads(self.stderr().strip().splitlines()[-1])
+        assert last["event"] == "summary", last
+        return last["fields"]  # type: ignore[no-any-return]
 
     def kill(self) -> None:
         if self.popen.poll() is None:
