@@ -89,3 +89,41 @@ def test_metrics_port_in_use_or_out_of_range(cli: Invoke, orders: Path) -> None:
     result = cli(*RUN_ORDERS, "--log-format", "xml")
     assert result.exit_code == 2
     assert result.stderr == "murmur: error: --log-format: expected human or json, got 'xml'\n"
+
+
+def test_log_records_and_progress_become_json_events() -> None:
+    import datetime as dt
+    import io
+    import logging
+    import time
+
+    from murmur import RunStatus
+    from murmur.cli._jsonlog import JsonLog
+
+    stream = io.StringIO()
+    log = JsonLog("orders", stream, now=lambda: dt.datetime(2026, 3, 1, 9, 12, tzinfo=dt.UTC))
+    status = RunStatus("orders", "live")
+    status.event("orders", 7)
+    status.source_stats = {"lag": {"t:0": 3}}
+    with log.routed(quiet=False):
+        logging.getLogger("murmur.kafka").warning("rebalancing %s", "t:0")
+        log.write("murmur: warning: --restart without --dedup counts again")
+        with log.progress(lambda: status, interval=0.01):
+            deadline = time.monotonic() + 60
+            while '"progress"' not in stream.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.01)
+    lines = json_lines(stream.getvalue())
+    assert lines[0] == {
+        "level": "warning", "time": "2026-03-01T09:12:00.000Z", "pipeline": "orders", "event": "log",
+        "message": "rebalancing t:0", "fields": {"logger": "murmur.kafka"},
+    }  # fmt: skip
+    assert (lines[1]["level"], lines[1]["event"], lines[1]["message"]) == (
+        "warning",
+        "message",
+        "--restart without --dedup counts again",
+    )
+    progress = lines[2]
+    assert progress["event"] == "progress"
+    fields = progress["fields"]
+    assert isinstance(fields, dict)
+    assert (fields["mode"], fields["applied"], fields["lag"]) == ("live", 7, {"t:0": 3})

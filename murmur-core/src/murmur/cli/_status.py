@@ -50,7 +50,7 @@ def status_cmd(
         cfg = load_config(config)
         if stale_after < 0:
             raise ConfigError(f"--stale-after: expected seconds, 0 or more, got {stale_after:g}", option="stale-after")
-        wanted = name or (cfg.section("pipeline").get("name") if config is not None and name is None else None)
+        wanted = name or cfg.section("pipeline").get("name")
         store_name = store or cfg.adapter("store") or "sqlite"
         spec = registry.get("store", store_name, flag="--store")
         given, labels = merged_options(parse_pairs(store_opts, "-T"), cfg, "store", spec.name)
