@@ -16,6 +16,7 @@ import nox
 
 ROOT = pathlib.Path(__file__).parent
 CORE = "murmur-core"
+CORE_METRICS = f"{CORE}[metrics]"  # with prometheus-client, for --metrics-port and its tests
 ADAPTERS = ("mongo", "kafka", "dynamodb")
 PYTHONS = ["3.11", "3.12", "3.13"]
 TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"]
@@ -42,7 +43,7 @@ for _bin in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-3]*/bin
 
 def _everything() -> list[str]:
     """Editable installs of every distribution and the test-server plugin."""
-    return ["-e", CORE, *[arg for a in ADAPTERS for arg in ("-e", f"murmur-{a}")], "-e", SERVERS]
+    return ["-e", CORE_METRICS, *[arg for a in ADAPTERS for arg in ("-e", f"murmur-{a}")], "-e", SERVERS]
 
 
 def _pytest(session: nox.Session, *paths: str) -> None:
@@ -53,14 +54,14 @@ def _pytest(session: nox.Session, *paths: str) -> None:
 @nox.session(name="tests-core", python=PYTHONS)
 def tests_core(session: nox.Session) -> None:
     """The core alone, with the example plugins (no adapter installed)."""
-    session.install("-e", CORE, *TEST_TOOLS, *[f"./{p}" for p in EXAMPLE_PLUGINS])
+    session.install("-e", CORE_METRICS, *TEST_TOOLS, *[f"./{p}" for p in EXAMPLE_PLUGINS])
     _pytest(session, f"{CORE}/tests")
 
 
 def _adapter_session(name: str) -> None:
     @nox.session(name=f"tests-{name}", python="3.11")
     def session_fn(session: nox.Session) -> None:
-        session.install("-e", CORE, "-e", f"murmur-{name}", "-e", SERVERS, *TEST_TOOLS)
+        session.install("-e", CORE_METRICS, "-e", f"murmur-{name}", "-e", SERVERS, *TEST_TOOLS)
         _pytest(session, f"murmur-{name}/tests")
 
     session_fn.__doc__ = f"murmur-{name} on top of the core only, against its real test server."

@@ -38,9 +38,17 @@ class SegmentCheckpoint:
     position: Any = None
     done: int = 0
     finished: bool = False
+    #: Dead letters of the batches applied before this checkpoint's own (exact once finished).
+    dead_letters: int = 0
 
     def to_doc(self) -> dict[str, Any]:
-        return {"position": self.position, "done": self.done, "finished": self.finished, "updated": _now()}
+        return {
+            "position": self.position,
+            "done": self.done,
+            "finished": self.finished,
+            "dead_letters": self.dead_letters,
+            "updated": _now(),
+        }
 
 
 def _now() -> str:
@@ -142,7 +150,9 @@ class Checkpoints:
         doc = self.docs.get(segment_name(index, count))
         if doc is None:
             return SegmentCheckpoint()
-        return SegmentCheckpoint(doc.get("position"), int(doc.get("done", 0)), bool(doc.get("finished")))
+        return SegmentCheckpoint(
+            doc.get("position"), int(doc.get("done", 0)), bool(doc.get("finished")), int(doc.get("dead_letters", 0))
+        )
 
     def finish(self, index: int, count: int, cp: SegmentCheckpoint) -> None:
         cp.finished = True

@@ -180,7 +180,7 @@ class Deduper(Protocol):
 @runtime_checkable
 class Recorder(Protocol):
     """Receives metrics (SPEC §9). Names: ``<p>``, ``<p>:retry``, ``<p>:dedup_skip``,
-    ``<p>:dead_letter``, ``<p>:flush``; latency ops ``store_merge`` and ``batch_<mode>``.
+    ``<p>:dead_letter``, ``<p>:flush``, ``<p>:poll`` (each live poll); latency ops ``store_merge`` and ``batch_<mode>``.
     Methods must be cheap and thread-safe; they must not raise."""
 
     def event(self, name: str, n: int = 1) -> None: ...

@@ -16,7 +16,7 @@ from typing import Any
 from murmur._errors import ConfigError
 from murmur._options import RunOptions
 from murmur._pipeline import Pipeline
-from murmur._protocols import LiveSource, SnapshotSource, Store
+from murmur._protocols import LiveSource, Recorder, SnapshotSource, Store
 from murmur._status import RunStatus
 from murmur.metrics import Fanout
 
@@ -33,7 +33,7 @@ def snapshot_then_stream(
     *,
     options: RunOptions | None = None,
     stop: threading.Event | None = None,
-    on_phase: Callable[[RunStatus], None] | None = None,
+    on_phase: Callable[[RunStatus], Recorder | None] | None = None,
     **kwargs: Any,
 ) -> RunStatus:
     """Bootstrap ``pipeline`` from ``snapshot`` into ``store``, then stream ``live`` into it.
@@ -47,7 +47,8 @@ def snapshot_then_stream(
 
     ``stop`` ends the run (during the bootstrap: ``Cancelled``; during the live phase: a clean
     stop). ``on_phase`` is called with each phase's own status just before that phase starts
-    (``mode`` ``bootstrap``, then ``live``), e.g. to show progress.
+    (``mode`` ``bootstrap``, then ``live``), e.g. to show progress; a Recorder it returns
+    receives that phase's metrics too (e.g. a Prometheus exporter observing the phase).
 
     Returns one :class:`RunStatus` (mode ``bootstrap+live``) with the counts of both phases;
     ``status.phases`` holds each phase's own. ``live`` is closed when this returns or raises,
@@ -77,14 +78,13 @@ def snapshot_then_stream(
         first = RunStatus(pipeline.name, "bootstrap")
         total.phases["bootstrap"] = first
         total.segments = first.segments  # the same progress, read through either status
-        if on_phase is not None:
-            on_phase(first)
+        extra = on_phase(first) if on_phase is not None else None
         try:
             token = bootstrap_runtime.run(
                 pipeline,
                 snapshot,
                 store,
-                **{**opts.bootstrap_kwargs(), "metrics": metrics},
+                **{**opts.bootstrap_kwargs(), "metrics": Fanout(metrics, extra) if extra is not None else metrics},
                 handoff_to=live,
                 status=first,
                 stop=stop,
@@ -97,14 +97,13 @@ def snapshot_then_stream(
 
         second = RunStatus(pipeline.name, "live")
         total.phases["live"] = second
-        if on_phase is not None:
-            on_phase(second)
+        extra = on_phase(second) if on_phase is not None else None
         try:
             live_runtime.run(
                 pipeline,
                 live,
                 store,
-                **{**opts.live_kwargs(), "metrics": metrics},
+                **{**opts.live_kwargs(), "metrics": Fanout(metrics, extra) if extra is not None else metrics},
                 handoff=token,
                 status=second,
                 stop=stop,

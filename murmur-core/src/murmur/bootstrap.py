@@ -209,7 +209,8 @@ def _run_segment(
     def flush() -> None:
         nonlocal pending, since
         if pending:
-            applier.apply_items(pending, {name: cp.to_doc()})
+            outcome = applier.apply_items(pending, {name: cp.to_doc()})
+            cp.dead_letters += outcome.dead  # stored with the next checkpoint (murmur status shows it)
             status.advance(label, len(pending))
             pending = []
         since = time.monotonic()

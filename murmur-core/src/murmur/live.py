@@ -122,6 +122,7 @@ def run(
                 else:
                     records = source.poll(POLL_BATCH, 0.2)
                 backoff = retry_backoff[0]
+                recorder.event(f"{pipeline.name}:poll")  # the loop turns and the source answers (/healthz, /readyz)
             except Exception as exc:
                 if not is_transient(exc):
                     raise

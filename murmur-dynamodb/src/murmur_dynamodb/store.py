@@ -478,6 +478,31 @@ class DynamoDBStore:
             return stored
         return json.loads(json.dumps(doc))  # type: ignore[no-any-return]
 
+    def pipelines(self) -> list[str]:
+        """The pipelines whose description (meta ``pipeline``) is in the table, for ``murmur status``.
+
+        A filtered Scan of the whole table: an operator's command, not something to run in a loop.
+        """
+        names: set[str] = set()
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "ProjectionExpression": "pk",
+            "FilterExpression": "#n = :description",
+            "ExpressionAttributeNames": {"#n": "name"},
+            "ExpressionAttributeValues": {":description": {"S": "pipeline"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = call(self.what, self.client.scan, **params)
+            for item in response.get("Items", []):
+                pk = item["pk"]["S"]
+                if pk.endswith("|meta"):
+                    names.add(pk[: -len("|meta")])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return sorted(names)
+            params["ExclusiveStartKey"] = last
+
     def delete_meta(self, pipeline: str) -> None:
         self._check_pipeline(pipeline)
         deletes = [{"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in self._meta_items(pipeline)]

@@ -164,6 +164,11 @@ class MemoryStore:
         with self._lock:
             return {n: copy.deepcopy(d) for (p, n), d in self.meta.items() if p == pipeline}
 
+    def pipelines(self) -> list[str]:
+        """The pipelines with checkpoint documents here (``murmur status`` lists them)."""
+        with self._lock:
+            return sorted({p for p, _ in self.meta})
+
     def write_meta(
         self, pipeline: str, name: str, doc: dict[str, Any], *, only_if_absent: bool = False
     ) -> dict[str, Any]:

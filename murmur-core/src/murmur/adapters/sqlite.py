@@ -316,6 +316,12 @@ class SqliteStore:
             ).fetchone()
         return dict(json.loads(row[0]))
 
+    def pipelines(self) -> list[str]:
+        """The pipelines with checkpoint documents in this database (``murmur status`` lists them)."""
+        with self.db.reading() as conn:
+            rows = conn.execute("SELECT DISTINCT pipeline FROM murmur_meta ORDER BY pipeline").fetchall()
+        return [str(row[0]) for row in rows]
+
     def delete_meta(self, pipeline: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM murmur_meta WHERE pipeline = ?", (pipeline,))

@@ -36,7 +36,7 @@ Config file (--config murmur.toml); flags override it:
   [source]          adapter = "jsonl", then its options: path = "orders.jsonl"
   [store] [dedup] [handoff_to]   adapter = "...", then options
   [run]             max_attempts, fail_on_error, dead_letters, segments,
-                    until_idle, handoff_out
+                    until_idle, handoff_out, metrics_port, log_format
 
 \b
 Exit codes: 0 done, 1 the run failed, 2 usage or configuration error, 130 interrupted
@@ -263,6 +263,25 @@ def run_cmd(
         bool,
         Opt("--quiet", "-q", help="No progress or summary on stderr (errors still are).", rich_help_panel="Output"),
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        Opt(
+            "--metrics-port",
+            metavar="PORT",
+            help="Serve Prometheus /metrics, /healthz and /readyz on this port (0: any free port)."
+            " Needs murmur-core[metrics].",
+            rich_help_panel="Output",
+        ),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        Opt(
+            "--log-format",
+            metavar="FORMAT",
+            help="human, or json: one JSON object per line on stderr [default: human].",
+            rich_help_panel="Output",
+        ),
+    ] = None,
 ) -> None:
     """Bootstrap a pipeline from a snapshot source, or run it live from a live source."""
     from murmur.cli._run import RunArgs, execute  # the runtimes load only when something runs
@@ -293,8 +312,16 @@ def run_cmd(
         live=live_mode,
         json=json_out,
         quiet=quiet,
+        metrics_port=metrics_port,
+        log_format=log_format,
     )
-    with reporting(json_mode=json_out):
+    if log_format == "json":
+        from murmur.cli._jsonlog import json_reporting
+
+        handling = json_reporting(json_mode=json_out, pipeline=name)
+    else:
+        handling = reporting(json_mode=json_out)
+    with handling:
         code = execute(_registry(ctx), args)
     raise typer.Exit(code)
 
@@ -520,6 +547,9 @@ def make_app(registry: Registry | None = None) -> typer.Typer:
 
     app.command("run", epilog=RUN_EPILOG)(run_cmd)
     app.command("get")(get_cmd)
+    from murmur.cli._status import status_cmd
+
+    app.command("status")(status_cmd)
     plugins = typer.Typer(help="Installed adapters and plugins.", no_args_is_help=True, rich_markup_mode=None)
     plugins.command("list")(plugins_list)
     plugins.command("show")(plugins_show)

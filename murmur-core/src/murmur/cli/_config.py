@@ -24,6 +24,8 @@ flags override the file::
     segments = 4                # --segments
     until_idle = 30             # --until-idle (seconds)
     handoff_out = "handoff.json"  # --handoff-out
+    metrics_port = 9108         # --metrics-port (/metrics, /healthz, /readyz; off by default)
+    log_format = "json"         # --log-format (human or json)
 
 An adapter table's options apply only when its ``adapter`` is the one the run uses.
 """
@@ -49,7 +51,8 @@ from murmur.monoids import parse_monoid
 
 ADAPTER_SECTIONS = ("source", "store", "dedup", "handoff_to")
 PIPELINE_KEYS = ("name", "key", "keys", "value", "monoid", "window", "event_time", "mode", "from")
-RUN_KEYS = ("max_attempts", "fail_on_error", "dead_letters", "segments", "until_idle", "handoff_out")
+RUN_KEYS: tuple[str, ...] = ("max_attempts", "fail_on_error", "dead_letters", "segments", "until_idle", "handoff_out")
+RUN_KEYS += ("metrics_port", "log_format")  # operating it (issue 16)
 SECTIONS = ("pipeline", *ADAPTER_SECTIONS, "run")
 
 

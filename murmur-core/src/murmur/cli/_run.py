@@ -16,11 +16,14 @@ from rich.console import Console
 from murmur import RunOptions, bootstrap, live, snapshot_then_stream
 from murmur._errors import ConfigError
 from murmur._pipeline import Pipeline
+from murmur._protocols import Recorder
 from murmur._records import HandoffToken
 from murmur._status import RunStatus
 from murmur.adapters.deadletters import JsonLinesDeadLetters
 from murmur.cli._config import ConfigFile, PipelineArgs, build_pipeline, load_config, merged_options, parse_pairs
-from murmur.cli._output import dumps, mask, remember_secrets, routed_logging
+from murmur.cli._jsonlog import JsonLog
+from murmur.cli._operate import Operating, check_operating
+from murmur.cli._output import dumps, mask, remember_secrets
 from murmur.cli._progress import ProgressDisplay, count, plural
 from murmur.plugins import AdapterSpec, Registry, create, parse_options, shown_options
 
@@ -57,6 +60,8 @@ class RunArgs:
     live: bool = False
     json: bool = False
     quiet: bool = False
+    metrics_port: int | None = None
+    log_format: str | None = None
 
 
 @dataclass
@@ -85,6 +90,9 @@ class _Plan:
         self.dead_letters = Path(dead or DEFAULT_DEAD_LETTERS)
         out = _pick(a.handoff_out, run_table, "handoff_out", str, self.config)
         self.handoff_out = Path(out) if out else None
+        self.metrics_port = _pick(a.metrics_port, run_table, "metrics_port", int, self.config)
+        self.log_format = _pick(a.log_format, run_table, "log_format", str, self.config) or "human"
+        check_operating(self.metrics_port, self.log_format)
 
         # -------- which source, and which runtime
         source_name = a.source or self.config.adapter("source")
@@ -291,21 +299,24 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
     context = registry.context(plan.pipeline.name)
     store = dedup = source = target = None
     sink = JsonLinesDeadLetters(plan.dead_letters, pipeline=plan.pipeline.name)
+    ops = Operating(plan.pipeline.name, plan.metrics_port, plan.log_format, quiet=args.quiet)
     try:
+        ops.start(lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True))
         source = create(plan.source.spec, plan.source.options, context)  # first: its checks are the cheapest
         store = create(plan.store.spec, plan.store.options, context)
         dedup = create(plan.dedup.spec, plan.dedup.options, context) if plan.dedup else None
         target = create(plan.handoff_to.spec, plan.handoff_to.options, context) if plan.handoff_to else None
         status = RunStatus(plan.pipeline.name, "live" if plan.live else "bootstrap")
-        style = "off" if args.quiet else "bars" if err.is_terminal else "plain"
+        style = "off" if args.quiet or ops.json else "bars" if err.is_terminal else "plain"
         display = ProgressDisplay(err, status, style=style)
+        say = ops.writer(display.write)
         if (
             not args.quiet
             and plan.policy == "restart"
             and dedup is None
             and (plan.pipeline.mode or source.default_mode) == "append"
         ):
-            display.write(
+            say(
                 "murmur: warning: --restart without --dedup counts again what the earlier run applied;"
                 " add --dedup sqlite to make a restart exact"
             )
@@ -315,7 +326,7 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
         # Start-up objects (modules, plugins) live for the whole run: keep full collections from
         # rescanning them for every few thousand records in flight.
         gc.freeze()
-        with routed_logging(display.write, quiet=args.quiet), _Signals(stop, display), display:
+        with ops.logging(display.write), _Signals(stop, display), display, ops.progress(lambda: display.status):
             if plan.live:
                 live.run(
                     plan.pipeline,
@@ -327,10 +338,11 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
                     status=status,
                     stop=stop,
                     until_idle=plan.until_idle,
+                    metrics=ops.observe(status),
                 )
                 source = None  # live.run closed it
             elif plan.then is not None and target is not None:
-                phases = _then(plan, args, source, target, store, dedup, sink, stop, display)
+                phases = _then(plan, args, source, target, store, dedup, sink, stop, display, ops)
                 target = None  # the live phase closed it
             else:
                 extra: dict[str, Any] = {}
@@ -350,13 +362,14 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
                     status=status,
                     stop=stop,
                     handoff=not args.no_handoff,
+                    metrics=ops.observe(status),
                     **extra,
                 )
                 if token is not None and plan.handoff_out is not None and not args.no_handoff:
                     token.write(plan.handoff_out)
     finally:
         gc.unfreeze()
-        _close(sink, source, target, dedup, store)
+        _close(sink, source, target, dedup, store, ops)
     _summarize(plan, phases, sink, args, err)
     return 0
 
@@ -371,6 +384,7 @@ def _then(
     sink: JsonLinesDeadLetters,
     stop: threading.Event,
     display: ProgressDisplay,
+    ops: Operating,
 ) -> list[RunStatus]:
     """``--then``: one :func:`murmur.snapshot_then_stream` call; the display follows its phases."""
     extra: dict[str, Any] = {} if plan.max_attempts is None else {"max_attempts": plan.max_attempts}
@@ -384,17 +398,20 @@ def _then(
         **extra,
     )
     phases: list[RunStatus] = []
+    say = ops.writer(display.write)
 
-    def on_phase(status: RunStatus) -> None:
+    def on_phase(status: RunStatus) -> Recorder | None:
         if phases:  # the bootstrap ended: its summary and handoff file, before any live phase
             token = phases[0].handoff
             # Written before the live phase, so a live phase that fails can be restarted from it.
             if token is not None and plan.handoff_out is not None:
                 token.write(plan.handoff_out)
             for line in _lines(plan, phases[0], sink, args):
-                display.write(mask(line))
+                say(mask(line))
         phases.append(status)
         display.status = status
+        recorder: Recorder | None = ops.observe(status)  # the phase's metrics, with --metrics-port
+        return recorder
 
     snapshot_then_stream(plan.pipeline, source, target, store, options=options, stop=stop, on_phase=on_phase)
     return phases
@@ -444,6 +461,9 @@ def _summarize(plan: _Plan, phases: list[RunStatus], sink: JsonLinesDeadLetters,
     if args.json:
         typer.echo(dumps(summary))
     if args.quiet:
+        return
+    if plan.log_format == "json":
+        JsonLog(plan.pipeline.name).emit("info", "summary", _lines(plan, phases[-1], sink, args)[0], **summary)
         return
     # With --then the bootstrap's lines were printed when the live phase began.
     for line in _lines(plan, phases[-1], sink, args):

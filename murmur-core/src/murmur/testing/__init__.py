@@ -14,6 +14,7 @@ from murmur.adapters.memory import (
 from murmur.testing._checkpointed import CheckpointedLiveSource, CheckpointShelf
 from murmur.testing._contracts import DeduperContract, LiveSourceContract, SnapshotSourceContract, StoreContract
 from murmur.testing._laws import check_monoid_laws
+from murmur.testing._status import build_status_scenario, check_status_scenario
 
 __all__ = [
     "CheckpointShelf",
@@ -28,5 +29,7 @@ __all__ = [
     "MemoryLog",
     "MemorySnapshotSource",
     "MemoryStore",
+    "build_status_scenario",
     "check_monoid_laws",
+    "check_status_scenario",
 ]
