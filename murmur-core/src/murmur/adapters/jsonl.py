@@ -115,7 +115,9 @@ class JsonLinesSource:
             fh = _open(path)
         except OSError as exc:
             raise SourceError(f"jsonl: cannot open {path}: {exc.strerror or exc}") from exc
-        read, size, cap = fh.read, self.block_size, self.batch_size
+        # A pipe hands over what has arrived (read1), so a slow writer's lines are not held back.
+        read = fh.read1 if path == STDIN else fh.read  # type: ignore[attr-defined]
+        size, cap = self.block_size, self.batch_size
         rest = b""
         try:
             if offset:
