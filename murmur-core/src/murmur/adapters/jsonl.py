@@ -123,7 +123,8 @@ class JsonLinesSource:
             if offset:
                 _skip(fh, path, offset)
             while True:
-                chunk = read(size)
+                # A line longer than a block is read in growing chunks: linear, not quadratic.
+                chunk = read(max(size, len(rest)))
                 data = rest + chunk if rest else chunk
                 if not chunk:  # end of file: a last line without a newline is still a line
                     if data:
