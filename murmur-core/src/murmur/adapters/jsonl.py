@@ -28,7 +28,7 @@ __all__ = ["BLOCK_SIZE", "STDIN", "JsonLinesSource", "LinesBatch"]
 
 STDIN = "<stdin>"
 #: Bytes read per block: big enough that per-block costs vanish, small enough to stay lean.
-BLOCK_SIZE = 4 << 20
+BLOCK_SIZE = 2 << 20
 _SAMPLE = 1 << 16
 #: Untyped decoding keeps integers exact at any size (orjson turns 10**30 into a float).
 _DECODER = msgspec.json.Decoder()
