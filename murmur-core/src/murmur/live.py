@@ -148,8 +148,9 @@ def run(
                 backoff = min(backoff * 2, retry_backoff[1])
                 continue
             now = clock()
-            if batch is not None and batch.size:
-                last_record = now
+            if batch is not None and (batch.size or batch.end):  # (only tombstones: still a position)
+                if batch.size:
+                    last_record = now
                 seq += 1
                 parts = _route(applier, plan, batch, count)
                 durable.polled(seq, len(parts), batch.end, batch.checkpoint)
