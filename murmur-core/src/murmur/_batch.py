@@ -37,13 +37,14 @@ implements only the per-record protocol keeps working: :func:`snapshot_batches` 
   whose documents were all dead letters or tombstones is reported like any other (dead letters
   are durable before ``commit`` names them). It may be called from a runtime thread other
   than the one that polls; a source whose client is not thread-safe records the positions and
-  commits them on its next
-  ``poll_batch`` or at ``close()``. Positions of a partition the source no longer owns
+  commits them on its next ``poll_batch`` or at ``close()``. Positions of a partition the source no longer owns
   (revoked, reassigned: a new generation) must be ignored. Nothing is acked per record.
 - ``batch.checkpoint`` (optional, JSON): for a source that does not commit on its own (a change
-  stream), where to resume once this batch and all before it are durable. The runtime writes
-  the latest such checkpoint *inside* the unit of work (meta ``live/<source name>``), exactly
-  like a bootstrap segment checkpoint, and passes it back to ``start(handoff, checkpoint)``.
+  stream), or that mirrors its offsets in the store, where to resume once this batch and all
+  before it are durable. The runtime writes the latest such checkpoint *inside* the unit of work
+  (meta ``live/<source name>``), exactly like a bootstrap segment checkpoint, when one lane
+  writes (a single-writer store such as SQLite); with several lanes, as soon as it is durable.
+  It passes it back to ``start(handoff, checkpoint)`` after a restart.
 - Optional, as in ``LiveSource``: ``dead_letter(record, error, kind)`` and ``stats()``.
 
 The ``Batch``
