@@ -1,7 +1,10 @@
 """The ``jsonl`` snapshot source: JSON Lines from a file, a glob, ``.gz`` files, or ``-`` (stdin).
 
+- Hands over blocks of ``block_size`` bytes (2 MiB) cut at a newline (``scan_batches``), so a
+  field-path pipeline decodes a whole block in one call; ``scan`` gives the per-record view.
 - Event id ``<path>:<line>`` (absolute path, 1-based line), stable across runs.
 - Position ``[path, byte offset after the line, line]``: a resume seeks straight past what was done.
+- Values keep integers exact at any size (msgspec; orjson would turn 10**30 into a float).
 - A line that is not JSON becomes ``Record(Poison(...))`` whose error names ``file:line``.
 - Several files can be split into segments (files dealt round-robin by name; with more
   segments than files some are empty); one file or stdin cannot.
