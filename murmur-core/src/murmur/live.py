@@ -130,7 +130,7 @@ def run(
 
         def keepalive() -> None:
             got = src.poll_batch(0, 0.0)
-            if got is not None and got.size:
+            if got is not None:
                 held.append(got)
 
         while not stop.is_set() and not fatal.is_set():
@@ -148,7 +148,8 @@ def run(
                 backoff = min(backoff * 2, retry_backoff[1])
                 continue
             now = clock()
-            if batch is not None and (batch.size or batch.end):  # (only tombstones: still a position)
+            if batch is not None and (batch.size or batch.end or batch.checkpoint is not None):
+                # (a batch of only tombstones, or only a new resume token, still moves the position)
                 if batch.size:
                     last_record = now
                 seq += 1
