@@ -207,3 +207,19 @@ def test_blocks_end_at_a_newline_and_resuming_after_any_block_end_reads_the_rest
         rest = [r.value["n"] for b in source.scan_batches(None, list(batch.end)) for r in b.records()]
         assert rest == list(range(seen, 40))
     assert batches[-1].end == (str(path.resolve()), path.stat().st_size, 40)
+
+
+def test_a_finished_block_path_bootstrap_is_finished_in_its_last_unit(tmp_path: Path) -> None:
+    from murmur import RunStatus
+
+    path = write_lines(tmp_path / "f.jsonl", [{"k": "a", "v": i} for i in range(10)])
+    store = SqliteStore(tmp_path / "state.db")
+    pipeline = Pipeline("fin", Sum(), key="k", value="v")
+    bootstrap.run(pipeline, JsonLinesSource(path), store)
+    segment = store.read_meta("fin", "segment/0/1")
+    assert segment is not None and segment["finished"] and segment["done"] == 10
+    again = RunStatus("fin", "bootstrap")
+    bootstrap.run(pipeline, JsonLinesSource(path), store, checkpoints="resume", status=again)
+    assert again.already_finished
+    assert store.get_many("fin", [StateKey("a")], Sum()) == [45]
+    store.close()

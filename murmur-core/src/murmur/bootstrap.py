@@ -233,8 +233,11 @@ def _run_segment(
     else:
         limit = 1 if applier.unit_limit is not None else GENERAL_FOLD_RECORDS
 
-    def flush() -> None:
+    def flush() -> bool:
+        """Merge the fold; True if its checkpoint surely committed (the block path raises on failure,
+        where the record path may drop it with a record that fails on its own)."""
         nonlocal pending, folded, applied, blocks, since
+        merged = bool(blocks)
         if folded or blocks:
             meta = {name: cp.to_doc()}
             if pending or not blocks:  # (sources hand over blocks or records, not both: one unit)
@@ -246,6 +249,7 @@ def _run_segment(
             status.advance(label, folded)
             folded = applied = blocks = 0
         since = time.monotonic()
+        return merged
 
     try:
         while True:
@@ -275,13 +279,15 @@ def _run_segment(
                 or len(writes) >= bounds.max_keys
             ):
                 flush()
-        flush()
+        cp.finished = True  # the last unit says so itself: one transaction less, and atomic
+        finished = flush()
     except SourceError:
         flush()  # what was read before the failure is applied, so the checkpoint covers it
         raise
     finally:
         batches.close()
-    cps.finish(index, count, cp)
+    if not finished:
+        cps.finish(index, count, cp)
     status.finish_segment(label)
 
 
