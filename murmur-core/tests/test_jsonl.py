@@ -186,3 +186,40 @@ def test_a_crashed_bootstrap_resumes_to_exact_totals_without_a_deduper(tmp_path:
     got = store.get_many("sums", [StateKey(k) for k in expected], Sum())
     assert dict(zip(expected, got, strict=True)) == expected
     store.close()
+
+
+@pytest.mark.parametrize(("block_size", "batch_size"), [(40, None), (1 << 20, 3), (7, 2)])
+def test_blocks_end_at_a_newline_and_resuming_after_any_block_end_reads_the_rest(
+    tmp_path: Path, block_size: int, batch_size: int | None
+) -> None:
+    values = [{"n": i, "pad": "y" * (i % 13)} for i in range(40)]
+    path = write_lines(tmp_path / "b.jsonl", values)
+    source = JsonLinesSource(path, block_size=block_size, batch_size=batch_size)
+    batches = list(source.scan_batches(None, None))
+    assert len(batches) > 1
+    assert all(b.block is not None and b.block.endswith(b"\n") for b in batches)
+    if batch_size is not None:
+        assert all(b.size <= batch_size for b in batches)
+    assert [r.value["n"] for b in batches for r in b.records()] == list(range(40))
+    seen = 0
+    for batch in batches:
+        seen += batch.size
+        rest = [r.value["n"] for b in source.scan_batches(None, list(batch.end)) for r in b.records()]
+        assert rest == list(range(seen, 40))
+    assert batches[-1].end == (str(path.resolve()), path.stat().st_size, 40)
+
+
+def test_a_finished_block_path_bootstrap_is_finished_in_its_last_unit(tmp_path: Path) -> None:
+    from murmur import RunStatus
+
+    path = write_lines(tmp_path / "f.jsonl", [{"k": "a", "v": i} for i in range(10)])
+    store = SqliteStore(tmp_path / "state.db")
+    pipeline = Pipeline("fin", Sum(), key="k", value="v")
+    bootstrap.run(pipeline, JsonLinesSource(path), store)
+    segment = store.read_meta("fin", "segment/0/1")
+    assert segment is not None and segment["finished"] and segment["done"] == 10
+    again = RunStatus("fin", "bootstrap")
+    bootstrap.run(pipeline, JsonLinesSource(path), store, checkpoints="resume", status=again)
+    assert again.already_finished
+    assert store.get_many("fin", [StateKey("a")], Sum()) == [45]
+    store.close()
