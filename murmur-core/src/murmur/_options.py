@@ -24,9 +24,27 @@ CheckpointPolicy = Literal["refuse", "resume", "restart"]
 _POLICIES = ("refuse", "resume", "restart")
 
 # Options each runtime takes (the rest belong to the other one).
-_BOTH = ("dedup", "retry_backoff", "batch_tick", "metrics", "dead_letters", "dedup_fail_closed", "lease")
-_BOOTSTRAP = (*_BOTH, "max_attempts", "fail_on_error", "segments", "segment", "handoff", "fold_records")
-_LIVE = (*_BOTH, "until_idle", "lanes", "flush_interval", "flush_records")
+_BOTH = (
+    "dedup",
+    "retry_backoff",
+    "batch_tick",
+    "metrics",
+    "dead_letters",
+    "dedup_fail_closed",
+    "lease",
+    "flush_interval",
+)
+_BOOTSTRAP = (
+    *_BOTH,
+    "max_attempts",
+    "fail_on_error",
+    "segments",
+    "segment",
+    "handoff",
+    "fold_records",
+    "max_fold_keys",
+)
+_LIVE = (*_BOTH, "until_idle", "lanes", "flush_records")
 
 
 @dataclass(frozen=True)
@@ -36,15 +54,18 @@ class RunOptions:
     Shared: ``dedup`` (a deduper), ``retry_backoff`` (first and longest wait between retries,
     seconds), ``batch_tick`` (how often batch metrics are reported, seconds), ``metrics`` (a
     recorder), ``dead_letters`` (a sink), ``dedup_fail_closed`` (stop rather than apply without
-    the deduper), ``lease`` (seconds a dedup claim is held).
+    the deduper), ``lease`` (seconds a dedup claim is held), ``flush_interval`` (seconds between
+    merges of the folded deltas into the store).
 
     Bootstrap: ``max_attempts`` (per record, before it is a dead letter), ``fail_on_error``
     (abort on the first dead letter), ``checkpoints`` (``refuse``/``resume``/``restart``; ``None``
     leaves the caller's default), ``segments``/``segment``, ``handoff`` (capture a handoff token),
-    ``fold_records`` (records folded into one unit of work).
+    ``fold_records`` (at most this many records folded into one unit of work; ``None``: bounded
+    by ``flush_interval`` and ``max_fold_keys`` alone), ``max_fold_keys`` (keys folded before a
+    merge).
 
     Live: ``until_idle`` (stop after that many seconds without a record; ``None`` runs until
-    stopped), ``lanes``, ``flush_interval`` (seconds), ``flush_records``.
+    stopped), ``lanes``, ``flush_records``.
 
     ``RunOptions.of(options, **overrides)`` merges keyword arguments into (a copy of) options.
     """
@@ -62,7 +83,8 @@ class RunOptions:
     segments: int | None = None
     segment: int | None = None
     handoff: bool = True
-    fold_records: int = 20_000
+    fold_records: int | None = None
+    max_fold_keys: int = 100_000
     until_idle: float | None = None
     lanes: int = 4
     flush_interval: float = 1.0
@@ -80,7 +102,9 @@ class RunOptions:
                 raise ConfigError(f"{name}: expected a number of seconds {limit}, got {value!r}", option=_flag(name))
 
         at_least("max_attempts", self.max_attempts, 1)
-        at_least("fold_records", self.fold_records, 1)
+        if self.fold_records is not None:
+            at_least("fold_records", self.fold_records, 1)
+        at_least("max_fold_keys", self.max_fold_keys, 1)
         at_least("lanes", self.lanes, 1)
         at_least("flush_records", self.flush_records, 1)
         if self.segments is not None:
