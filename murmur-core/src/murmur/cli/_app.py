@@ -36,10 +36,11 @@ Config file (--config murmur.toml); flags override it:
   [source]          adapter = "jsonl", then its options: path = "orders.jsonl"
   [store] [dedup] [handoff_to]   adapter = "...", then options
   [run]             max_attempts, fail_on_error, dead_letters, segments,
-                    until_idle, handoff_out
+                    until_idle, handoff_out, retry_for, max_dead_letters
 
 \b
-Exit codes: 0 done, 1 the run failed, 2 usage or configuration error, 130 interrupted
+Exit codes: 0 done, 1 the run failed (also: no record applied, or more dead letters than
+--max-dead-letters), 2 usage or configuration error, 130 interrupted
 (progress is checkpointed: continue with --resume). MURMUR_DEBUG=1 shows tracebacks.
 """
 
@@ -155,7 +156,15 @@ def run_cmd(
         bool,
         Opt(
             "--restart",
-            help="Drop the checkpoints and start over (exact with --dedup or in changelog mode).",
+            help="Start over: clear the pipeline's state, contributions, claims and checkpoints, then bootstrap.",
+            rich_help_panel="Checkpoints and handoff",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        Opt(
+            "--force",
+            help="With --restart: clear the pipeline even though a live run saved its position recently.",
             rich_help_panel="Checkpoints and handoff",
         ),
     ] = False,
@@ -173,7 +182,8 @@ def run_cmd(
         Opt(
             "--from-handoff",
             metavar="FILE",
-            help="Live mode: start after this handoff token.",
+            help="Live mode: start after this handoff token [default: the handoff the pipeline's bootstrap"
+            " kept in the store].",
             rich_help_panel="Checkpoints and handoff",
         ),
     ] = None,
@@ -255,6 +265,25 @@ def run_cmd(
         int | None,
         Opt("--max-attempts", help="Attempts per batch on transient store errors [default: 3].", rich_help_panel="Run"),
     ] = None,
+    retry_for: Annotated[
+        str | None,
+        Opt(
+            "--retry-for",
+            metavar="DURATION",
+            help="Ride out a store or deduper outage (throttling, 5xx, lost connections) this long, e.g. 10m, 90s,"
+            " then stop with the checkpoint kept [default: 10m for a bootstrap; live mode waits until stopped].",
+            rich_help_panel="Run",
+        ),
+    ] = None,
+    max_dead_letters: Annotated[
+        str | None,
+        Opt(
+            "--max-dead-letters",
+            metavar="N|N%",
+            help="Fail the run (exit 1) when more than N records, or N% of them, are dead-lettered.",
+            rich_help_panel="Run",
+        ),
+    ] = None,
     json_out: Annotated[
         bool,
         Opt("--json", help="Print the summary (or the error) as one JSON object on stdout.", rich_help_panel="Output"),
@@ -290,6 +319,9 @@ def run_cmd(
         dead_letters=dead_letters,
         fail_on_error=fail_on_error,
         max_attempts=max_attempts,
+        retry_for=retry_for,
+        max_dead_letters=max_dead_letters,
+        force=force,
         live=live_mode,
         json=json_out,
         quiet=quiet,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -14,14 +16,19 @@ import typer
 from rich.console import Console
 
 from murmur import bootstrap, live
-from murmur._errors import ConfigError
+from murmur._checkpoint import Checkpoints
+from murmur._errors import Cancelled, ConfigError, StoreError
 from murmur._pipeline import Pipeline
 from murmur._records import HandoffToken
+from murmur._retrying import RetryingDeduper, RetryingStore, RetryPolicy, StoreUnavailable
 from murmur._status import RunStatus
 from murmur.adapters.deadletters import JsonLinesDeadLetters
 from murmur.cli._config import ConfigFile, PipelineArgs, build_pipeline, load_config, merged_options, parse_pairs
+from murmur.cli._limits import DeadLetterLimit, parse_retry_for
+from murmur.cli._live_start import default_start
 from murmur.cli._output import dumps, mask, remember_secrets, routed_logging
 from murmur.cli._progress import ProgressDisplay, count, plural
+from murmur.cli._restart import clear_pipeline, describe_cleared
 from murmur.plugins import AdapterSpec, Registry, create, parse_options, shown_options
 
 DEFAULT_DEAD_LETTERS = "murmur-dead-letters.jsonl"
@@ -54,6 +61,9 @@ class RunArgs:
     dead_letters: Path | None = None
     fail_on_error: bool = False
     max_attempts: int | None = None
+    retry_for: str | None = None
+    max_dead_letters: str | None = None
+    force: bool = False
     live: bool = False
     json: bool = False
     quiet: bool = False
@@ -78,6 +88,9 @@ class _Plan:
         a = args
         self.pipeline: Pipeline = build_pipeline(a.pipeline, self.config)
         self.max_attempts = _pick(a.max_attempts, run_table, "max_attempts", int, self.config)
+        retry_for = _pick(a.retry_for, run_table, "retry_for", str, self.config)
+        limit = a.max_dead_letters if a.max_dead_letters is not None else run_table.get("max_dead_letters")
+        self.max_dead_letters = DeadLetterLimit.parse(limit)
         self.fail_on_error = a.fail_on_error or bool(_pick(None, run_table, "fail_on_error", bool, self.config))
         self.segments = _pick(a.segments, run_table, "segments", int, self.config)
         self.until_idle = _pick(a.until_idle, run_table, "until_idle", float, self.config)
@@ -105,6 +118,7 @@ class _Plan:
                 f"--source: unknown source {source_name!r}; {self._sources()}{registry.failed_hint()}", option="source"
             )
         self._check_flags(source_name)
+        self.retry_for = parse_retry_for(retry_for, live=self.live and not a.then)
 
         # -------- options, all validated before anything is built
         self.source = self._adapter("source", "-S", source_spec, a.source_opts)
@@ -144,6 +158,10 @@ class _Plan:
         a = self.args
         if a.resume and a.restart:
             raise ConfigError("--resume and --restart: give one, not both", option="resume")
+        if a.force and not a.restart:
+            raise ConfigError(
+                "--force: only with --restart (to restart while a live run may be active)", option="force"
+            )
         if a.then:
             self._check_then(source)
         if self.live:
@@ -154,6 +172,7 @@ class _Plan:
                 ("--segment", a.segment),
                 ("--resume", a.resume or None),
                 ("--restart", a.restart or None),
+                ("--force", a.force or None),
                 ("--no-handoff", a.no_handoff or None),
             ):
                 if given is not None:
@@ -291,6 +310,7 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
     context = registry.context(plan.pipeline.name)
     store = dedup = source = target = None
     sink = JsonLinesDeadLetters(plan.dead_letters, pipeline=plan.pipeline.name)
+    outcome = _Outcome()
     try:
         source = create(plan.source.spec, plan.source.options, context)  # first: its checks are the cheapest
         store = create(plan.store.spec, plan.store.options, context)
@@ -299,9 +319,24 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
         status = RunStatus(plan.pipeline.name, "live" if plan.live else "bootstrap")
         style = "off" if args.quiet else "bars" if err.is_terminal else "plain"
         display = ProgressDisplay(err, status, style=style)
+        stop = threading.Event()
+        # Every store and deduper call rides out transient failures the same way (--retry-for).
+        policy = RetryPolicy(
+            plan.retry_for,
+            stop=stop,
+            on_wait=lambda text: display.write(mask(text)),
+            recorder=status,
+            pipeline=plan.pipeline.name,
+        )
+        rstore = RetryingStore(store, policy)
+        rdedup = RetryingDeduper(dedup, policy) if dedup is not None else None
+        outcome.what = getattr(source, "what", None)
+        if plan.policy == "restart" and args.segment is None:
+            outcome.cleared = clear_pipeline(rstore, rdedup, plan.pipeline.name, force=args.force)
         if (
             not args.quiet
             and plan.policy == "restart"
+            and outcome.cleared is None
             and dedup is None
             and (plan.pipeline.mode or source.default_mode) == "append"
         ):
@@ -309,72 +344,166 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
                 "murmur: warning: --restart without --dedup counts again what the earlier run applied;"
                 " add --dedup sqlite to make a restart exact"
             )
-        stop = threading.Event()
         token: HandoffToken | None = None
         phases = [status]
+        watch = _DeadLetterWatch(plan.max_dead_letters, stop)
         # Start-up objects (modules, plugins) live for the whole run: keep full collections from
         # rescanning them for every few thousand records in flight.
         gc.freeze()
-        with routed_logging(display.write, quiet=args.quiet), _Signals(stop, display), display:
-            if plan.live:
-                live.run(
-                    plan.pipeline,
-                    source,
-                    store,
-                    dedup=dedup,
-                    handoff=plan.token,
-                    dead_letters=sink,
-                    status=status,
-                    stop=stop,
-                    until_idle=plan.until_idle,
-                )
-                source = None  # live.run closed it
-            else:
-                extra: dict[str, Any] = {}
-                if plan.max_attempts is not None:
-                    extra["max_attempts"] = plan.max_attempts
-                token = bootstrap.run(
-                    plan.pipeline,
-                    source,
-                    store,
-                    dedup=dedup,
-                    fail_on_error=plan.fail_on_error,
-                    checkpoints=plan.policy,  # type: ignore[arg-type]
-                    segments=plan.segments,
-                    segment=args.segment,
-                    handoff_to=target,
-                    dead_letters=sink,
-                    status=status,
-                    stop=stop,
-                    handoff=not args.no_handoff,
-                    **extra,
-                )
-                # Written before any live phase, so a live phase that fails can be restarted from it.
-                if token is not None and plan.handoff_out is not None and not args.no_handoff:
-                    token.write(plan.handoff_out)
-                if plan.then is not None and target is not None:
-                    for line in _lines(plan, status, sink, args):
-                        display.write(mask(line))
-                    status = RunStatus(plan.pipeline.name, "live")
-                    phases.append(status)
-                    display.status = status
+        with routed_logging(display.write, quiet=args.quiet), _Signals(stop, display), display, watch.watching(status):
+            try:
+                if plan.live:
+                    handoff = plan.token
+                    if handoff is None:
+                        handoff, outcome.start = default_start(source, Checkpoints(rstore, plan.pipeline.name))
+                        display.write(outcome.start)
                     live.run(
                         plan.pipeline,
-                        target,
-                        store,
-                        dedup=dedup,
-                        handoff=token,
+                        source,
+                        rstore,
+                        dedup=rdedup,
+                        handoff=handoff,
                         dead_letters=sink,
                         status=status,
                         stop=stop,
                         until_idle=plan.until_idle,
                     )
-                    target = None  # live.run closed it
+                    source = None  # live.run closed it
+                else:
+                    extra: dict[str, Any] = {}
+                    if plan.max_attempts is not None:
+                        extra["max_attempts"] = plan.max_attempts
+                    token = bootstrap.run(
+                        plan.pipeline,
+                        source,
+                        rstore,
+                        dedup=rdedup,
+                        fail_on_error=plan.fail_on_error,
+                        checkpoints=plan.policy,  # type: ignore[arg-type]
+                        segments=plan.segments,
+                        segment=args.segment,
+                        handoff_to=target,
+                        dead_letters=sink,
+                        status=status,
+                        stop=stop,
+                        handoff=not args.no_handoff,
+                        **extra,
+                    )
+                    _record_run(rstore, plan, status, sink)
+                    # Written before any live phase, so a live phase that fails can be restarted from it.
+                    if token is not None and plan.handoff_out is not None and not args.no_handoff:
+                        token.write(plan.handoff_out)
+                    if plan.then is not None and target is not None and outcome.failure(plan, status, watch) is None:
+                        for line in _lines(plan, status, sink, args, outcome):
+                            display.write(mask(line))
+                        status = RunStatus(plan.pipeline.name, "live")
+                        phases.append(status)
+                        display.status = status
+                        watch.status = status
+                        live.run(
+                            plan.pipeline,
+                            target,
+                            rstore,
+                            dedup=rdedup,
+                            handoff=token,
+                            dead_letters=sink,
+                            status=status,
+                            stop=stop,
+                            until_idle=plan.until_idle,
+                        )
+                        target = None  # live.run closed it
+            except Cancelled:
+                if not watch.tripped:
+                    raise
+            except StoreUnavailable as exc:  # not an Aborted at a dead letter: the store is gone
+                raise StoreError(str(exc)) from exc
     finally:
         gc.unfreeze()
         _close(sink, source, target, dedup, store)
-    _summarize(plan, phases, sink, args, err)
-    return 0
+    return _summarize(plan, phases, sink, args, err, outcome, watch)
+
+
+class _Outcome:
+    """What the CLI adds to a run's counts: what --restart cleared, where live started, warnings."""
+
+    def __init__(self) -> None:
+        self.cleared: dict[str, int] | None = None
+        self.start: str | None = None
+        self.what: str | None = None
+
+    def warnings(self, status: RunStatus) -> list[str]:
+        if status.records or status.already_finished or status.resumed or self.what is None:
+            return []
+        if status.mode == "live":
+            return [f"no records from {self.what}: it is empty, does not exist, or had nothing new"]
+        return [f"{self.what} is empty or does not exist"]
+
+    def failure(self, plan: _Plan, status: RunStatus, watch: _DeadLetterWatch) -> str | None:
+        """Why a run that ended must exit 1 (dead letters), or None."""
+        dead = status.dead_letters
+        where = f" (see {plan.dead_letters})" if dead else ""
+        limit = plan.max_dead_letters
+        if watch.tripped or (limit is not None and limit.exceeded(dead, status.records)):
+            return (
+                f"{plural(dead, 'dead letter')} of {plural(status.records, 'record')} is more than"
+                f" --max-dead-letters {plan.max_dead_letters}{where}"
+            )
+        if status.mode == "bootstrap" and dead and not status.applied:
+            first = status.dead_letter_samples[0] if status.dead_letter_samples else "?"
+            return f"no record could be applied: all {plural(dead, 'record')} were dead-lettered{where}; first: {first}"
+        return None
+
+
+class _DeadLetterWatch:
+    """Stops a run once it has more dead letters than ``--max-dead-letters N`` allows."""
+
+    def __init__(self, limit: DeadLetterLimit | None, stop: threading.Event) -> None:
+        self.limit = limit
+        self.stop = stop
+        self.status: RunStatus | None = None
+        self.tripped = False
+
+    @contextlib.contextmanager
+    def watching(self, status: RunStatus) -> Iterator[None]:
+        self.status = status
+        done = threading.Event()
+        thread = None
+        if self.limit is not None and self.limit.count is not None:  # a percentage is judged at the end
+            thread = threading.Thread(target=self._loop, args=(done,), name="murmur-dead-letter-watch", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            if thread is not None:
+                thread.join()
+
+    def _loop(self, done: threading.Event) -> None:
+        assert self.limit is not None
+        while not done.wait(0.05):
+            status = self.status
+            if status is not None and self.limit.exceeded(status.dead_letters, status.records):
+                self.tripped = True
+                self.stop.set()
+                return
+
+
+def _record_run(store: Any, plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters) -> None:
+    """Keep what this bootstrap did next to its checkpoints (``run/bootstrap``), for later messages."""
+    if status.already_finished:
+        return
+    try:
+        Checkpoints(store, plan.pipeline.name).record_run(
+            "bootstrap",
+            {
+                "records": status.records,
+                "applied": status.applied,
+                "dead_letters": status.dead_letters,
+                "dead_letters_file": str(plan.dead_letters) if sink.count else None,
+            },
+        )
+    except Exception as exc:  # a note for later messages: never fail the run for it
+        typer.echo(mask(f"murmur: warning: could not record the run's counts: {exc}"), err=True)
 
 
 _COUNTS = ("records", "applied", "written_keys", "dead_letters", "dedup_skips", "retries", "elapsed_seconds")
@@ -397,13 +526,31 @@ def _summary(phases: list[RunStatus]) -> dict[str, Any]:
     return summary
 
 
-def _summarize(plan: _Plan, phases: list[RunStatus], sink: JsonLinesDeadLetters, args: RunArgs, err: Console) -> None:
+def _summarize(
+    plan: _Plan,
+    phases: list[RunStatus],
+    sink: JsonLinesDeadLetters,
+    args: RunArgs,
+    err: Console,
+    outcome: _Outcome,
+    watch: _DeadLetterWatch,
+) -> int:
+    """Print the summary (``--json``: on stdout); the exit code: 1 when dead letters fail the run."""
     summary = _summary(phases)
     letters = str(plan.dead_letters) if sink.count else None
     handoff = phases[0].handoff
+    failure = None
+    for status in phases:
+        failure = failure or outcome.failure(plan, status, watch)
+    warnings = [w for status in phases for w in outcome.warnings(status)]
     summary.update(
-        ok=True,
-        exit_code=0,
+        ok=failure is None,
+        exit_code=0 if failure is None else 1,
+        error=failure,
+        warnings=warnings,
+        cleared=outcome.cleared,
+        live_start=outcome.start,
+        max_dead_letters=str(plan.max_dead_letters) if plan.max_dead_letters is not None else None,
         dead_letters_file=letters,
         handoff_file=str(plan.handoff_out) if plan.handoff_out is not None and handoff is not None else None,
         source={
@@ -420,19 +567,26 @@ def _summarize(plan: _Plan, phases: list[RunStatus], sink: JsonLinesDeadLetters,
         summary["then"] = {"adapter": plan.then.spec.name, "options": shown_options(plan.then.spec, plan.then.options)}
     if args.json:
         typer.echo(dumps(summary))
-    if args.quiet:
-        return
-    # With --then the bootstrap's lines were printed when the live phase began.
-    for line in _lines(plan, phases[-1], sink, args):
-        err.print(mask(line), markup=False, highlight=False, soft_wrap=True)
+    if not args.quiet:
+        # With --then the bootstrap's lines were printed when the live phase began.
+        for line in _lines(plan, phases[-1], sink, args, outcome):
+            err.print(mask(line), markup=False, highlight=False, soft_wrap=True)
+    for warning in warnings:
+        typer.echo(mask(f"murmur: warning: {warning}"), err=True)
+    if failure is not None:
+        typer.echo(mask(f"murmur: error: {failure}"), err=True)
+        return 1
+    return 0
 
 
-def _lines(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args: RunArgs) -> list[str]:
+def _lines(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args: RunArgs, outcome: _Outcome) -> list[str]:
     """The human summary of one phase."""
     summary = status.summary()
     letters = str(plan.dead_letters) if sink.count else None
     lines = []
     name = status.pipeline
+    if outcome.cleared is not None and status.mode == "bootstrap":
+        lines.append(f"{name} · --restart cleared {describe_cleared(outcome.cleared)}")
     if status.already_finished:
         rest = "continuing live" if plan.then is not None else "nothing to do (pass --restart to run it again)"
         lines.append(f"{name} · already finished, {rest}")
@@ -447,9 +601,12 @@ def _lines(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args: Run
         lines.append(f"  key writes    {count(status.written_keys)}")
         rate = summary["records_per_second"]
         lines.append(f"  rate          {count(rate) if rate is not None else '-'} records/s")
-    if status.dead_letters:
+    if status.dead_letters or not status.already_finished:
         where = f"→ {letters}" if letters else "→ the source's dead-letter destination"
-        lines.append(f"  dead letters  {count(status.dead_letters)} {where}")
+        if not status.dead_letters:
+            where = f"(none; they would go to {plan.dead_letters})"
+        limit = f", at most {plan.max_dead_letters} allowed" if plan.max_dead_letters is not None else ""
+        lines.append(f"  dead letters  {count(status.dead_letters)} {where}{limit}")
         for sample in status.dead_letter_samples[:3]:
             event, _, error = sample.partition(": ")
             lines.append(f"                {error if error.startswith(event) else sample}")
