@@ -353,9 +353,21 @@ def get_cmd(
     json_out: Annotated[
         bool, Opt("--json", help="Print one JSON object mapping each key to its value (null: none).")
     ] = False,
+    all_keys: Annotated[bool, Opt("--all", help="List every key of the pipeline (the default without KEYs).")] = False,
+    prefix: Annotated[str | None, Opt("--prefix", metavar="P", help="List the keys that start with P.")] = None,
+    top: Annotated[int | None, Opt("--top", metavar="K", help="List the K keys with the largest values.")] = None,
+    limit: Annotated[int | None, Opt("--limit", metavar="N", help="List at most N keys.")] = None,
+    fmt: Annotated[
+        str | None, Opt("--format", metavar="FORMAT", help="tsv (default), csv or json for scripts.")
+    ] = None,
 ) -> None:
-    """Print the current value of KEYs: one KEY<TAB>VALUE line each (or --json)."""
+    """Print the current value of KEYs: one KEY<TAB>VALUE line each (or --json).
+
+    Without KEYs (or with --all, --prefix, --top), list the pipeline's keys and values, page by
+    page; a windowed pipeline lists one KEY<TAB>BUCKET<TAB>VALUE line per key and time bucket.
+    """
     from murmur._read import Reader
+    from murmur.cli._get import FORMATS, list_rows, print_rows, select
 
     with reporting(json_mode=json_out):
         registry = _registry(ctx)
@@ -363,8 +375,15 @@ def get_cmd(
         pipeline = name or cfg.section("pipeline").get("name")
         if not pipeline:
             raise ConfigError("--name: which pipeline to read (e.g. --name orders)", option="name")
-        if not keys:
-            raise ConfigError("KEY: give at least one key to read (e.g. murmur get --name orders alice)", option="key")
+        listing = not keys or all_keys or prefix is not None or top is not None or limit is not None
+        if fmt is not None and fmt not in FORMATS:
+            raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, not {fmt!r}", option="format")
+        if listing and keys:
+            raise ConfigError(
+                "KEY: give keys to read, or list with --all/--prefix/--top/--limit, not both", option="key"
+            )
+        if listing and contains is not None:
+            raise ConfigError("--contains: needs the KEYs of bloom pipelines to test", option="contains")
         store_name = store or cfg.adapter("store") or "sqlite"
         spec = registry.get("store", store_name, flag="--store")
         given, labels = merged_options(parse_pairs(store_opts, "-T"), cfg, "store", spec.name)
@@ -380,6 +399,11 @@ def get_cmd(
         backend = create(spec, options, registry.context(str(pipeline)))
         try:
             reader = Reader.open(backend, str(pipeline))
+            if listing:
+                rows = select(list_rows(reader, prefix=prefix, last=window), top=top, limit=limit)
+                print_rows(rows, fmt="json" if json_out else fmt or "tsv", windowed=reader.window is not None)
+                return
+            assert keys is not None
             states = reader.get_many(keys, last=window)
             if contains is not None:
                 test = getattr(reader.monoid, "contains", None)
@@ -393,8 +417,10 @@ def get_cmd(
                 values = [reader.result(s) for s in states]
         finally:
             backend.close()
-        if json_out:
+        if json_out or fmt == "json":
             typer.echo(dumps(dict(zip(keys, values, strict=True))))
+        elif fmt == "csv":
+            print_rows(iter([(k, None, v) for k, v in zip(keys, values, strict=True)]), fmt="csv", windowed=False)
         else:
             for k, v in zip(keys, values, strict=True):
                 typer.echo(f"{k}\t{plain(v)}")
