@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from murmur import StateKey, Sum, Unit
-from murmur_test_servers import wait_for
 from test_dynamodb_cli import murmur
 
 from murmur_dynamodb import DynamoDBStore
@@ -87,7 +86,9 @@ def test_a_bootstrap_rides_out_faults_on_every_operation_exactly(
     assert summary["applied"] + summary["dedup_skips"] == 300
     assert "murmur: waiting for the store" in result.stderr
     stats = dynamodb_faults.stats()
-    assert stats["throttled"] >= 2 and stats["failed_5xx"] >= 2 and stats["dropped"] >= 2
+    assert stats["throttled"] >= 2
+    assert stats["failed_5xx"] >= 2
+    assert stats["dropped"] >= 2
     assert {"PutItem", "TransactWriteItems"} <= set(stats["by_operation"])
     got = murmur(
         "get", "--store", "dynamodb", "-T", f"table={state}", "-T", f"endpoint_url={url}", "--name", name, "--json"
@@ -129,14 +130,17 @@ def test_get_lists_10000_keys_with_a_query_per_page(
     everything = murmur(*args, "--name", name, "--all", "--json")
     assert everything.returncode == 0, everything.stderr
     listed = json.loads(everything.stdout)
-    assert len(listed) == KEYS and listed["k00000"] == 1 and listed["k09999"] == KEYS
+    assert len(listed) == KEYS
+    assert listed["k00000"] == 1
+    assert listed["k09999"] == KEYS
     ops = dynamodb_faults.stats()["by_operation"]
     assert "Scan" not in ops
     top = murmur(*args, "--name", name, "--top", "2")
     assert top.stdout.splitlines() == ["k09999\t10000", "k09998\t9999"]
     prefix = murmur(*args, "--name", name, "--prefix", "k0999", "--format", "csv")
     rows = prefix.stdout.splitlines()
-    assert rows[0] == "key,value" and sorted(rows[1:]) == [f"k0999{i},{9991 + i}" for i in range(10)]
+    assert rows[0] == "key,value"
+    assert sorted(rows[1:]) == [f"k0999{i},{9991 + i}" for i in range(10)]
     assert json.loads(murmur(*args, "--name", other, "--all", "--json").stdout) == {"k00001": 5}
 
 
