@@ -64,7 +64,7 @@ def test_a_bootstrap_rides_out_faults_on_every_operation_exactly(
     tmp_path: Path, dynamodb_faults: Any, tables: tuple[str, str], unique_name: Callable[[str], str]
 ) -> None:
     state, dedup = tables
-    path, expected = _orders(tmp_path, 300)
+    path, expected = _orders(tmp_path, 600)
     name = unique_name("orders")
     url = dynamodb_faults.url
     dynamodb_faults.throttle(n=2, operations=["PutItem"])  # the pipeline description's first writes
@@ -72,18 +72,18 @@ def test_a_bootstrap_rides_out_faults_on_every_operation_exactly(
     chaos.start()
     try:
         result = murmur(
-            "run", "--source", "jsonl", "-S", f"path={path}", "-S", "batch_size=50",
+            "run", "--source", "jsonl", "-S", f"path={path}", "-S", "batch_size=25",
             "--store", "dynamodb", "-T", f"table={state}", "-T", f"endpoint_url={url}",
             "--dedup", "dynamodb", "-D", f"table={dedup}", "-D", f"endpoint_url={url}",
             "--key", "customer", "--value", "amount", "--monoid", "sum", "--name", name, "--json",
-            "--dead-letters", str(tmp_path / "dead.jsonl"), timeout=300,
+            "--dead-letters", str(tmp_path / "dead.jsonl"), timeout=280,
         )  # fmt: skip
     finally:
         chaos.stop()
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["dead_letters"] == 0
-    assert summary["applied"] + summary["dedup_skips"] == 300
+    assert summary["applied"] + summary["dedup_skips"] == 600
     assert "murmur: waiting for the store" in result.stderr
     stats = dynamodb_faults.stats()
     assert stats["throttled"] >= 2
