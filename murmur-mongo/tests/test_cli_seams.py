@@ -40,8 +40,8 @@ def test_live_without_any_bootstrap_says_where_it_starts(coll: Coll, tmp_path: P
         "--until-idle", "1",
     )  # fmt: skip
     assert (
-        "live: mongo-changes starts at the current end of the stream (changes from now on): pipeline 'orders' has"
-        " no bootstrap handoff" in live.stderr
+        "live: mongo-changes starts at the current end of the change stream (changes from now on): pipeline"
+        " 'orders' has no bootstrap handoff" in live.stderr
     )
     assert f"no records from the change stream of collection {coll.namespace}" in live.stderr
 

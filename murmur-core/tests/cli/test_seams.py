@@ -153,3 +153,30 @@ def test_force_needs_restart(cli: Invoke, orders: Path) -> None:
     result = cli(*RUN_ORDERS, "--force")
     assert result.exit_code == 2
     assert "--force: only with --restart" in result.stderr
+
+
+def test_restart_refuses_while_a_live_run_saved_its_position_recently(cli: Invoke, orders: Path) -> None:
+    from murmur._records import utcnow
+    from murmur.adapters.sqlite import SqliteStore
+
+    assert cli(*RUN_ORDERS, "-q").exit_code == 0
+    store = SqliteStore("murmur.db")
+    store.write_meta("orders", "live/mongo-changes", {"position": {}, "updated": utcnow().isoformat()})
+    store.close()
+    refused = cli(*RUN_ORDERS, "--restart")
+    assert refused.exit_code == 2
+    assert "a live run of pipeline 'orders' looks active (mongo-changes saved its position" in refused.stderr
+    assert "--force" in refused.stderr
+    forced = cli(*RUN_ORDERS, "--restart", "--force", "--json")
+    assert forced.exit_code == 0, forced.stderr
+    assert json.loads(forced.stdout)["cleared"]["checkpoints"] == 6
+
+
+def test_live_without_a_bootstrap_says_where_it_starts(cli: Invoke, workdir: Path, live_log: object) -> None:
+    result = cli(
+        "run", "--source", "ticks", "--key", "user", "--monoid", "count", "--name", "clicks", "--until-idle", "0.3"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "live: memory-live starts at its own default start: pipeline 'clicks' has no bootstrap handoff" in result.stderr
+    )

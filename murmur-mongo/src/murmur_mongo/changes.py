@@ -87,6 +87,8 @@ class MongoChangeSource(Closing):
     default_mode: Literal["append", "changelog"] = "changelog"
     #: Snapshot sources whose handoff token is a position of this stream (the CLI's default start).
     handoff_sources = ("mongo",)
+    #: Where a stream starts without a handoff or a stored position (the CLI says so).
+    start_description = "the current end of the change stream (changes from now on)"
 
     def __init__(
         self,

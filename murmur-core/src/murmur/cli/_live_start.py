@@ -34,9 +34,13 @@ def _continues(source: Any, token: HandoffToken) -> bool:
 
 
 def _fallback(source: Any) -> str:
+    """Where the source starts on its own: its ``start_description``, else its ``start_mode``."""
+    described = getattr(source, "start_description", None)
+    if described:
+        return str(described)
     mode = getattr(source, "start_mode", None)
     if mode is None:
-        return "the current end of the stream (changes from now on)"
+        return "its own default start"
     return _START_MODES.get(str(mode), f"start={mode}")
 
 
