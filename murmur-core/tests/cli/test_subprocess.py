@@ -74,7 +74,8 @@ def test_the_readme_restart_and_listing(tmp_path: Path) -> None:
     shutil.copy(REPO / "examples" / "quickstart" / "orders.jsonl", tmp_path)
     first = murmur(*command.split(" && ")[0].split()[1:], cwd=tmp_path)  # a first run, without dedup
     assert first.returncode == 0, first.stderr
-    proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PATH": f"{Path(MURMUR).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "alice\t155\nbob\t135\n"  # single totals, not doubled
     assert "alice\t155\nbob\t135\n" in readme

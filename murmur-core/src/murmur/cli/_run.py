@@ -331,6 +331,7 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
         rstore = RetryingStore(store, policy)
         rdedup = RetryingDeduper(dedup, policy) if dedup is not None else None
         outcome.what = getattr(source, "what", None)
+        outcome.then_what = getattr(target, "what", None)
         if plan.policy == "restart" and args.segment is None:
             outcome.cleared = clear_pipeline(rstore, rdedup, plan.pipeline.name, force=args.force)
         if (
@@ -429,14 +430,16 @@ class _Outcome:
     def __init__(self) -> None:
         self.cleared: dict[str, int] | None = None
         self.start: str | None = None
-        self.what: str | None = None
+        self.what: str | None = None  # what the source reads ("collection shop.orders")
+        self.then_what: str | None = None  # what the --then live phase reads
 
-    def warnings(self, status: RunStatus) -> list[str]:
-        if status.records or status.already_finished or status.resumed or self.what is None:
+    def warnings(self, status: RunStatus, *, then: bool = False) -> list[str]:
+        what = self.then_what if then else self.what
+        if status.records or status.already_finished or status.resumed or what is None:
             return []
         if status.mode == "live":
-            return [f"no records from {self.what}: it is empty, does not exist, or had nothing new"]
-        return [f"{self.what} is empty or does not exist"]
+            return [f"no records from {what}: it is empty, does not exist, or had nothing new"]
+        return [f"{what} is empty or does not exist"]
 
     def failure(self, plan: _Plan, status: RunStatus, watch: _DeadLetterWatch) -> str | None:
         """Why a run that ended must exit 1 (dead letters), or None."""
@@ -542,7 +545,7 @@ def _summarize(
     failure = None
     for status in phases:
         failure = failure or outcome.failure(plan, status, watch)
-    warnings = [w for status in phases for w in outcome.warnings(status)]
+    warnings = [w for i, status in enumerate(phases) for w in outcome.warnings(status, then=i > 0)]
     summary.update(
         ok=failure is None,
         exit_code=0 if failure is None else 1,
@@ -571,7 +574,7 @@ def _summarize(
         # With --then the bootstrap's lines were printed when the live phase began.
         for line in _lines(plan, phases[-1], sink, args, outcome):
             err.print(mask(line), markup=False, highlight=False, soft_wrap=True)
-    for warning in warnings:
+    for warning in [] if args.quiet else warnings:  # --json keeps them under "warnings"
         typer.echo(mask(f"murmur: warning: {warning}"), err=True)
     if failure is not None:
         typer.echo(mask(f"murmur: error: {failure}"), err=True)
