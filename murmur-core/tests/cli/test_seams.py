@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from cli_helpers import RUN_ORDERS, Invoke
 
+from murmur.testing import MemoryLog
+
 KEYS = 10_000
 
 
@@ -180,3 +182,19 @@ def test_live_without_a_bootstrap_says_where_it_starts(cli: Invoke, workdir: Pat
     assert (
         "live: memory-live starts at its own default start: pipeline 'clicks' has no bootstrap handoff" in result.stderr
     )
+
+
+def test_a_live_run_stops_with_exit_1_past_max_dead_letters(cli: Invoke, live_log: MemoryLog) -> None:
+    records = [{"user": "u1", "n": 1}] + [{"user": "u2"}] * 3 + [{"user": "u1", "n": 1}]
+    base = ("run", "--source", "ticks", "--key", "user", "--value", "n", "--monoid", "sum", "--until-idle", "0.3")
+    live_log.extend(records)
+    ok = cli(*base, "--name", "lenient", "--max-dead-letters", "3")
+    assert ok.exit_code == 0, ok.stderr
+    live_log.extend(records)  # the log's position is shared: the next run reads these
+    strict = cli(*base, "--name", "strict", "--max-dead-letters", "2", "--json")
+    assert strict.exit_code == 1
+    summary = json.loads(strict.stdout)
+    assert summary["ok"] is False
+    assert summary["dead_letters"] == 3
+    assert "3 dead letters of" in summary["error"]
+    assert "is more than --max-dead-letters 2" in strict.stderr

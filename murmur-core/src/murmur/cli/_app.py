@@ -10,7 +10,7 @@ import typer
 
 from murmur._errors import ConfigError, MurmurError
 from murmur.cli._config import PipelineArgs, load_config, merged_options, parse_pairs
-from murmur.cli._output import dumps, plain, remember_secrets, report, reporting
+from murmur.cli._output import dumps, mask, plain, remember_secrets, report, reporting
 from murmur.plugins import AdapterSpec, Registry, create, load, parse_options
 from murmur.plugins._loader import KIND_NAMES
 
@@ -263,7 +263,12 @@ def run_cmd(
     ] = False,
     max_attempts: Annotated[
         int | None,
-        Opt("--max-attempts", help="Attempts per batch on transient store errors [default: 3].", rich_help_panel="Run"),
+        Opt(
+            "--max-attempts",
+            help="Attempts per batch when documents change concurrently [default: 3]; transient store errors"
+            " are ridden out for --retry-for instead.",
+            rich_help_panel="Run",
+        ),
     ] = None,
     retry_for: Annotated[
         str | None,
@@ -367,6 +372,7 @@ def get_cmd(
     page; a windowed pipeline lists one KEY<TAB>BUCKET<TAB>VALUE line per key and time bucket.
     """
     from murmur._read import Reader
+    from murmur._retrying import RetryingStore, RetryPolicy
     from murmur.cli._get import FORMATS, list_rows, print_rows, select
 
     with reporting(json_mode=json_out):
@@ -398,7 +404,9 @@ def get_cmd(
                 )
         backend = create(spec, options, registry.context(str(pipeline)))
         try:
-            reader = Reader.open(backend, str(pipeline))
+            # Reads ride out throttling and lost connections like a run's calls do (saying so on stderr).
+            policy = RetryPolicy(on_wait=lambda text: typer.echo(mask(text), err=True))
+            reader = Reader.open(RetryingStore(backend, policy), str(pipeline))
             if listing:
                 rows = select(list_rows(reader, prefix=prefix, last=window), top=top, limit=limit)
                 print_rows(rows, fmt="json" if json_out else fmt or "tsv", windowed=reader.window is not None)

@@ -20,6 +20,7 @@ import typer
 
 from murmur._errors import ConfigError
 from murmur._read import Reader, _span
+from murmur._retrying import unwrap
 from murmur._unit import StateKey
 from murmur.cli._output import dumps, jsonable, plain
 
@@ -34,7 +35,7 @@ Row = tuple[str, str | None, Any]
 
 def _pages(reader: Reader, prefix: str | None, page: int) -> Iterator[list[tuple[StateKey, Any]]]:
     scan = getattr(reader.store, "scan", None)
-    if not callable(scan):
+    if not callable(scan) or not callable(getattr(unwrap(reader.store), "scan", None)):
         raise ConfigError(
             f"store {reader.store.name!r} cannot list keys; name the keys to read (murmur get --name N KEY...)",
             option="store",
