@@ -45,6 +45,8 @@ Exit codes: 0 done, 1 the run failed (also: no record applied, or more dead lett
 """
 
 Opt = typer.Option
+#: Seconds ``murmur get`` rides out a store outage before it gives up.
+GET_RETRY_FOR = 30.0
 
 
 def _registry(ctx: typer.Context) -> Registry:
@@ -404,8 +406,9 @@ def get_cmd(
                 )
         backend = create(spec, options, registry.context(str(pipeline)))
         try:
-            # Reads ride out throttling and lost connections like a run's calls do (saying so on stderr).
-            policy = RetryPolicy(on_wait=lambda text: typer.echo(mask(text), err=True))
+            # Reads ride out throttling and lost connections like a run's calls do (saying so on stderr),
+            # for less long: someone is waiting for the answer.
+            policy = RetryPolicy(GET_RETRY_FOR, on_wait=lambda text: typer.echo(mask(text), err=True))
             reader = Reader.open(RetryingStore(backend, policy), str(pipeline))
             if listing:
                 rows = select(list_rows(reader, prefix=prefix, last=window), top=top, limit=limit)
