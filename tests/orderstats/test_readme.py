@@ -74,9 +74,9 @@ def state_dir() -> Iterator[Path]:
 def test_readme_runs_verbatim_and_prints_the_expected_totals(tmp_path: Path, state_dir: Path) -> None:
     script = blocks("sh")
     expected = blocks("text")
-    assert len(script) >= 8 and len(expected) == 3
+    assert len(script) >= 9 and len(expected) == 4
     # The README's paths are relative to the repository root: give it a copy of the example there,
-    # so nothing it writes (token.json) lands in the checkout.
+    # so nothing it writes lands in the checkout.
     shutil.copytree(EXAMPLE, tmp_path / "examples" / "orderstats", ignore=shutil.ignore_patterns("*.md", "__pycache__"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MURMUR_", "AWS_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

@@ -8,6 +8,8 @@ Documents (names are stable; other processes and ``murmur get`` read them):
 - ``plan``: the segment descriptors of the scan (first writer wins, likewise).
 - ``segment/<i>/<n>``: position of the applied prefix, counts, and whether it finished.
 - ``live/<source>``: a live source's position, for sources that do not commit on their own.
+- ``run/<mode>``: what the last run of that mode did (records read, applied, dead-lettered,
+  the dead-letter file), written by ``murmur run`` when it ends, so later messages tell the truth.
 """
 
 from __future__ import annotations
@@ -31,6 +33,22 @@ def segment_name(index: int, count: int) -> str:
 
 def live_name(source: str) -> str:
     return f"live/{source}"
+
+
+def run_name(mode: str) -> str:
+    return f"run/{mode}"
+
+
+__all__ = [
+    "HANDOFF",
+    "PIPELINE",
+    "PLAN",
+    "Checkpoints",
+    "SegmentCheckpoint",
+    "live_name",
+    "run_name",
+    "segment_name",
+]
 
 
 @dataclass
@@ -70,11 +88,29 @@ class Checkpoints:
         return [n for n in self.docs if n == HANDOFF or n.startswith("segment/")]
 
     def describe_existing(self) -> str:
+        """``finished, 20 records read (0 applied, 20 dead-lettered) in 1 segment(s)``.
+
+        A segment checkpoint counts the records *read*; what became of them is in the last
+        run's ``run/bootstrap`` document, when the run that wrote them recorded one.
+        """
         segs = {n: d for n, d in self.docs.items() if n.startswith("segment/")}
         finished = sum(1 for d in segs.values() if d.get("finished"))
         done = sum(int(d.get("done", 0)) for d in segs.values())
         state = "finished" if segs and finished == len(segs) else "unfinished"
-        return f"{state}, {done} records applied in {len(segs)} segment(s)"
+        last = self.docs.get(run_name("bootstrap"))
+        outcome = ""
+        if last is not None:
+            applied, dead = last.get("applied", 0), last.get("dead_letters", 0)
+            outcome = f" ({applied} applied, {dead} dead-lettered in the last run)"
+        return f"{state}, {done} records read{outcome} in {len(segs)} segment(s)"
+
+    def live_positions(self) -> dict[str, dict[str, Any]]:
+        """The stored positions of live sources, by source name."""
+        return {n.removeprefix("live/"): d for n, d in self.docs.items() if n.startswith("live/")}
+
+    def record_run(self, mode: str, outcome: dict[str, Any]) -> None:
+        """Keep what a run did (``run/<mode>``), for the messages of later runs."""
+        self.docs[run_name(mode)] = self.store.write_meta(self.pipeline, run_name(mode), {**outcome, "updated": _now()})
 
     def apply_policy(self, policy: str, own: list[str] | None = None) -> bool:
         """Refuse, keep (resume) or drop (restart) existing checkpoints; True if resuming.

@@ -114,6 +114,14 @@ class Store(Protocol):
     - Optional ``max_unit_items``: the most writes + contributions + claims + meta one atomic
       ``merge`` can take (DynamoDB TransactWriteItems: 100). The runtime then splits a batch
       into units that fit, the checkpoint riding with the last one (:class:`HasMaxUnitItems`).
+    - Optional ``scan(pipeline, monoid, *, prefix=None, after=None, limit=1000)``: one page of the
+      pipeline's live keys, ``(list of (StateKey, state), cursor)``, the cursor (a string) passed
+      as ``after`` for the next page, ``None`` after the last; ``murmur get`` without keys uses it.
+      It must read only that pipeline's keys (no scan of other pipelines' data).
+    - Optional ``clear(pipeline)``: delete the pipeline's state, contributions, meta and the claims
+      of an absorbed deduper; returns counts (``keys``, ``contributions``, ``checkpoints``,
+      ``claims``). ``murmur run --restart`` uses it; a Deduper may offer ``clear(pipeline)`` too
+      (claim ids are ``<pipeline>|<event id>``).
     """
 
     name: str

@@ -160,9 +160,13 @@ def test_get_of_an_unknown_pipeline(cli: Invoke, orders: Path) -> None:
 
 def test_a_different_monoid_under_the_same_name_is_refused(cli: Invoke, orders: Path) -> None:
     assert cli(*RUN_ORDERS, "-q").exit_code == 0
-    result = cli(*RUN_ORDERS[:-4], "--monoid", "max", "--name", "orders", "--restart")
+    result = cli(*RUN_ORDERS[:-4], "--monoid", "max", "--name", "orders", "--resume")
     assert result.exit_code == 2
     assert "was built with monoid 'sum'" in result.stderr
+    # --restart clears the old state with its description: the new monoid starts from nothing.
+    result = cli(*RUN_ORDERS[:-4], "--monoid", "max", "--name", "orders", "--restart", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert cli("get", "--name", "orders", "alice").stdout == "alice\t30\n"
 
 
 def test_bad_toml_names_the_file_and_line(cli: Invoke, orders: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
 from cli_helpers import ORDERS, RUN_ORDERS, TOTALS, Invoke, totals
 
 from murmur import HandoffToken
@@ -82,15 +83,26 @@ def test_a_finished_run_is_refused_then_resume_does_nothing_then_restart_with_de
     assert "already finished, nothing to do" in resumed.stderr
     restarted = cli(*RUN_ORDERS, "--restart", "--dedup", "sqlite", "--json")
     assert restarted.exit_code == 0, restarted.stderr
-    assert json.loads(restarted.stdout)["dedup_skips"] == 5
+    summary = json.loads(restarted.stdout)
+    # Start over means start over: the claims went with the state, so nothing is skipped.
+    assert summary["cleared"] == {"keys": 3, "contributions": 0, "checkpoints": 5, "claims": 5}
+    assert summary["dedup_skips"] == 0
+    assert summary["applied"] == 5
+    assert "--restart cleared 3 keys, 0 contributions, 5 checkpoints, 5 claims" in restarted.stderr
     assert totals(cli, *TOTALS) == TOTALS
 
 
-def test_restart_without_a_deduper_warns(cli: Invoke, orders: Path) -> None:
+@pytest.mark.parametrize("dedup", [[], ["--dedup", "sqlite"]], ids=["no-dedup", "dedup"])
+def test_restart_after_a_run_without_dedup_gives_single_totals(cli: Invoke, orders: Path, dedup: list[str]) -> None:
     assert cli(*RUN_ORDERS, "-q").exit_code == 0
-    result = cli(*RUN_ORDERS, "--restart")
-    assert result.exit_code == 0
-    assert "--restart without --dedup counts again" in result.stderr
+    result = cli(*RUN_ORDERS, "--restart", *dedup)
+    assert result.exit_code == 0, result.stderr
+    assert "--restart cleared 3 keys" in result.stderr
+    assert "counts again" not in result.stderr  # no warning: a restart is exact now
+    assert totals(cli, *TOTALS) == TOTALS
+    # Twice in a row, too.
+    assert cli(*RUN_ORDERS, "--restart", "-q", *dedup).exit_code == 0
+    assert totals(cli, *TOTALS) == TOTALS
 
 
 def test_malformed_lines_become_dead_letters_in_a_jsonl_file(cli: Invoke, workdir: Path) -> None:

@@ -64,6 +64,24 @@ def test_the_readme_quick_start(tmp_path: Path) -> None:
     assert json.loads(got.stdout) == expected["orders"]
 
 
+def test_the_readme_restart_and_listing(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    command = (
+        "murmur run --source jsonl -S path=orders.jsonl --key customer --value amount --monoid sum --name revenue"
+        " --restart --dedup sqlite && murmur get --name revenue --top 2"
+    )
+    assert command in readme
+    shutil.copy(REPO / "examples" / "quickstart" / "orders.jsonl", tmp_path)
+    first = murmur(*command.split(" && ")[0].split()[1:], cwd=tmp_path)  # a first run, without dedup
+    assert first.returncode == 0, first.stderr
+    env = {**os.environ, "PATH": f"{Path(MURMUR).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "alice\t155\nbob\t135\n"  # single totals, not doubled
+    assert "alice\t155\nbob\t135\n" in readme
+    assert "--restart cleared 5 keys" in proc.stderr
+
+
 def test_help_is_fast_and_imports_no_client_library(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", MURMUR, "--help"], capture_output=True, text=True, timeout=60

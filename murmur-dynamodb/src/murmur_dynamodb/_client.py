@@ -24,7 +24,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 #: Attempts botocore makes per call (the first included) before the runtime's policy takes over.
-BOTOCORE_ATTEMPTS = 2
+BOTOCORE_ATTEMPTS = 1
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 from murmur import ClaimStatus
 
 from murmur_dynamodb._batch import batch_get, batch_write
+from murmur_dynamodb._clear import scan_prefixed
 from murmur_dynamodb._client import Connection, Workers, close_client, where
 from murmur_dynamodb._codec import Item, now, number
 from murmur_dynamodb._errors import ConditionFailed, call
@@ -167,6 +168,13 @@ class DynamoDBDeduper:
                 "ExpressionAttributeValues": {":now": number(round(at, 3)), ":pending": {"S": PENDING}},
             }
         }
+
+    def clear(self, pipeline: str) -> dict[str, int]:
+        """Delete every claim of ``pipeline`` (ids ``<pipeline>|…``): a filtered Scan of this table."""
+        items = scan_prefixed(self.client, self.table, (f"{pipeline}|",), self.what)
+        keys = [{"DeleteRequest": {"Key": {"pk": i["pk"]}}} for i in items]
+        batch_write(self.client, self.table, keys, what=self.what)
+        return {"claims": len(items)}
 
     def close(self) -> None:
         self._workers.close()

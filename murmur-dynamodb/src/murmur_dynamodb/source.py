@@ -54,6 +54,7 @@ class DynamoDBSnapshotSource:
         if segments < 1:
             raise ConfigError("dynamodb source: segments must be at least 1", option="segments")
         self.table = table
+        self.what = f"table {table}"  # for "… is empty or does not exist" warnings
         self.page_size = page_size
         self.consistent_read = consistent_read
         #: The segment count this source suggests when the run does not choose one.

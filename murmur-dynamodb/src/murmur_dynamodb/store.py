@@ -10,7 +10,13 @@ characters in ``pk`` says what an item is:
 ``<pipeline>#<entity>``               bucket          state: ``v`` value, ``ttl``, ``ver``, ``vt``
 ``<pipeline>|doc|<doc id>``           0               changelog contribution: ``c`` (JSON text)
 ``<pipeline>|meta``                   hash of name    checkpoint: ``name``, ``doc`` (JSON text)
+``<pipeline>|keys``                   hash of key     key index: ``e`` entity, ``b`` bucket
 ====================================  ==============  =============================================
+
+The key index lets ``scan`` (``murmur get --all``) list a pipeline's keys with a Query on one
+partition, never a Scan of the table; it is written (idempotently) the first time this process
+writes a key. ``clear`` (``murmur run --restart``) deletes a pipeline's items with a paged Scan
+filtered on the pipeline's prefixes: it reads the table but deletes only that pipeline.
 
 How a delta is written depends on the monoid's kind (the builders live in ``_writes.py``):
 
@@ -56,6 +62,7 @@ from murmur import (
 )
 
 from murmur_dynamodb._batch import batch_get, batch_write
+from murmur_dynamodb._clear import scan_prefixed
 from murmur_dynamodb._client import Connection, Workers, close_client, where
 from murmur_dynamodb._codec import Item, backoff, name_hash, now, number
 from murmur_dynamodb._errors import TRANSIENT_REASONS, ConditionFailed, TransactionCancelled, call
@@ -118,6 +125,7 @@ class DynamoDBStore:
         # compares what is stored byte for byte rather than a re-serialisation of it.
         self._read_texts: dict[tuple[str, str], tuple[Contribution, str]] = {}
         self._texts_lock = threading.Lock()
+        self._indexed: set[tuple[str, StateKey]] = set()  # keys whose index item this process wrote
 
     # ------------------------------------------------------------------ keys
 
@@ -243,6 +251,7 @@ class DynamoDBStore:
             return
         if unit.claims and self._dedup is None:
             raise StoreError(f"{self.what}: the unit carries claims but this store absorbed no deduper")
+        self._index_keys(unit)
         if self.transactional:
             self._merge_transaction(unit)
             return
@@ -507,6 +516,87 @@ class DynamoDBStore:
         self._check_pipeline(pipeline)
         deletes = [{"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in self._meta_items(pipeline)]
         batch_write(self.client, self.table, deletes, what=self.what)
+
+    # ------------------------------------------------------------------ key index, listing, clearing
+
+    @staticmethod
+    def _index_key(pipeline: str, key: StateKey) -> Item:
+        return {"pk": {"S": f"{pipeline}|keys"}, "sk": {"N": str(name_hash(f"{key.entity}\x00{key.bucket}"))}}
+
+    def _index_keys(self, unit: Unit) -> None:
+        """Index the unit's keys not indexed by this process yet (before the state: an index item
+        whose state is missing lists nothing, a state without one would be unlisted)."""
+        new = [k for k in unit.writes if (unit.pipeline, k) not in self._indexed]
+        if not new:
+            return
+        puts = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        **self._index_key(unit.pipeline, k),
+                        "e": {"S": k.entity},
+                        "b": {"N": str(int(k.bucket))},
+                    }
+                }
+            }
+            for k in new
+        ]
+        batch_write(self.client, self.table, puts, what=self.what)
+        if len(self._indexed) > 1_000_000:
+            self._indexed.clear()
+        self._indexed.update((unit.pipeline, k) for k in new)
+
+    def scan(
+        self,
+        pipeline: str,
+        monoid: Monoid[Any],
+        *,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int = 1000,
+    ) -> tuple[list[tuple[StateKey, Any]], str | None]:
+        """One page of the pipeline's live keys (in index order: by a hash of the key), read with a
+        Query on the key index partition; the cursor of the next page, or None after the last."""
+        self._check_pipeline(pipeline)
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"{pipeline}|keys"}},
+            "Limit": limit,
+            "ConsistentRead": self.consistent_reads,
+        }
+        if prefix:
+            params["FilterExpression"] = "begins_with(e, :prefix)"
+            params["ExpressionAttributeValues"][":prefix"] = {"S": prefix}
+        if after is not None:
+            params["ExclusiveStartKey"] = {"pk": {"S": f"{pipeline}|keys"}, "sk": {"N": str(json.loads(after))}}
+        response = call(self.what, self.client.query, **params)
+        keys = [StateKey(i["e"]["S"], int(i["b"]["N"])) for i in response.get("Items", [])]
+        states = self.get_many(pipeline, keys, monoid) if keys else []
+        out = [(k, v) for k, v in zip(keys, states, strict=True) if v is not None]
+        last = response.get("LastEvaluatedKey")
+        return out, json.dumps(int(last["sk"]["N"])) if last else None
+
+    def clear(self, pipeline: str) -> dict[str, int]:
+        """Delete every item of ``pipeline`` (state, key index, contributions, checkpoints) and, with
+        an absorbed deduper, its claims; other pipelines' items are read by the Scan, never touched."""
+        self._check_pipeline(pipeline)
+        counts = {"keys": 0, "contributions": 0, "checkpoints": 0}
+        keys: list[Item] = []
+        for item in scan_prefixed(self.client, self.table, (f"{pipeline}#", f"{pipeline}|"), self.what):
+            pk = item["pk"]["S"]
+            keys.append({"pk": item["pk"], "sk": item["sk"]})
+            if pk.startswith(f"{pipeline}#"):
+                counts["keys"] += 1
+            elif pk.startswith(f"{pipeline}|doc|"):
+                counts["contributions"] += 1
+            elif pk == f"{pipeline}|meta":
+                counts["checkpoints"] += 1
+        batch_write(self.client, self.table, [{"DeleteRequest": {"Key": k}} for k in keys], what=self.what)
+        self._indexed = {s for s in self._indexed if s[0] != pipeline}
+        if self._dedup is not None:
+            counts.update(self._dedup.clear(pipeline))
+        return counts
 
     def close(self) -> None:
         self._workers.close()

@@ -134,6 +134,7 @@ class KafkaSource:
             raise ConfigError(f"kafka: poll_batch must be at least 1, got {poll_batch}", option="poll_batch")
         self.brokers = str(brokers).strip()
         self.topics = _topics(topic)
+        self.what = f"topic {', '.join(self.topics)}"  # for the CLI's "no records from …" warning
         self.decoder = decoder
         self.default_mode = decoder.default_mode
         self.group = group or (f"murmur.{pipeline}" if pipeline else None)

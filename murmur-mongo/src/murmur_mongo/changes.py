@@ -85,6 +85,10 @@ class MongoChangeSource(Closing):
 
     name = "mongo-changes"
     default_mode: Literal["append", "changelog"] = "changelog"
+    #: Snapshot sources whose handoff token is a position of this stream (the CLI's default start).
+    handoff_sources = ("mongo",)
+    #: Where a stream starts without a handoff or a stored position (the CLI says so).
+    start_description = "the current end of the change stream (changes from now on)"
 
     def __init__(
         self,
@@ -105,6 +109,7 @@ class MongoChangeSource(Closing):
         )
         self._target = target
         self.namespace = target.namespace
+        self.what = f"the change stream of collection {self.namespace}"
         self.batch_size = batch_size
         self.max_await_ms = max_await_ms
         self.filter = parse_query(filter, "filter")

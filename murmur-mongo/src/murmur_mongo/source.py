@@ -65,6 +65,7 @@ class MongoSnapshotSource(Closing):
         )
         self._target = target
         self.namespace = target.namespace
+        self.what = f"collection {self.namespace}"  # for "… is empty or does not exist" warnings
         self.batch_size = batch_size
         #: How many ranges a bootstrap should cut the scan into when not told otherwise.
         self.default_segments = segments

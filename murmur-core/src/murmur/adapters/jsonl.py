@@ -60,6 +60,8 @@ class JsonLinesSource:
         self.block_size = block_size
         self.path = os.fspath(path)
         self.files = [STDIN] if self.path == "-" else _expand(self.path)
+        #: What this source reads, for "… is empty or does not exist" warnings.
+        self.what = "standard input" if self.path == "-" else f"file {self.path}"
 
     # ------------------------------------------------------------------ SnapshotSource
 

@@ -9,6 +9,7 @@ steps of a non-transactional merge leaves behind.
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
@@ -183,6 +184,48 @@ class MemoryStore:
             for slot in [s for s in self.meta if s[0] == pipeline]:
                 del self.meta[slot]
 
+    def scan(
+        self,
+        pipeline: str,
+        monoid: Monoid[Any],
+        *,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int = 1000,
+    ) -> tuple[list[tuple[StateKey, Any]], str | None]:
+        """One page of live keys in (entity, bucket) order; the next page's cursor or None."""
+        with self._lock:
+            keys = sorted(
+                (k.entity, k.bucket)
+                for (p, k) in self.state
+                if p == pipeline and (not prefix or k.entity.startswith(prefix))
+            )
+            if after is not None:
+                entity, bucket = json.loads(after)
+                keys = [k for k in keys if k > (entity, int(bucket))]
+            page = keys[:limit]
+            out = [(StateKey(*k), v) for k in page if (v := self._live((pipeline, StateKey(*k)))) is not None]
+        return out, json.dumps(list(page[-1])) if len(page) == limit and len(keys) > limit else None
+
+    def clear(self, pipeline: str) -> dict[str, int]:
+        """Remove the pipeline's state, contributions, checkpoints and absorbed claims."""
+        with self._lock:
+            counts = {"keys": 0, "contributions": 0, "checkpoints": 0, "claims": 0}
+            tables: list[tuple[str, dict[Any, Any]]] = [
+                ("keys", self.state),
+                ("contributions", self.contributions),
+                ("checkpoints", self.meta),
+            ]
+            for name, table in tables:
+                for slot in [s for s in table if s[0] == pipeline]:
+                    del table[slot]
+                    counts[name] += 1
+            for slot in [s for s in self.expiry if s[0] == pipeline]:
+                del self.expiry[slot]
+            for d in self._dedupers:
+                counts["claims"] += d.clear(pipeline)["claims"]
+            return counts
+
     def close(self) -> None:
         pass
 
@@ -238,6 +281,16 @@ class MemoryDeduper:
         with self._lock:
             for i in ids:
                 self.pending.pop(i, None)
+
+    def clear(self, pipeline: str) -> dict[str, int]:
+        """Forget every claim of ``pipeline`` (ids ``<pipeline>|…``)."""
+        prefix = pipeline + "|"
+        with self._lock:
+            gone = [i for i in self.committed if i.startswith(prefix)]
+            self.committed.difference_update(gone)
+            for i in [i for i in self.pending if i.startswith(prefix)]:
+                del self.pending[i]
+            return {"claims": len(gone)}
 
     def close(self) -> None:
         pass

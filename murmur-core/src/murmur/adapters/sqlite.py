@@ -336,8 +336,67 @@ class SqliteStore:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM murmur_meta WHERE pipeline = ?", (pipeline,))
 
+    # ------------------------------------------------------------------ listing and clearing
+
+    def scan(
+        self,
+        pipeline: str,
+        monoid: Monoid[Any],
+        *,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int = 1000,
+    ) -> tuple[list[tuple[StateKey, Any]], str | None]:
+        """One page of the pipeline's live keys in (entity, bucket) order; the cursor of the next page or None."""
+        now = self.db.clock()
+        sql = "SELECT entity, bucket, v, expires FROM murmur_state WHERE pipeline = ?"
+        args: list[Any] = [pipeline]
+        if after is not None:
+            entity, bucket = json.loads(after)
+            sql += " AND (entity > ? OR (entity = ? AND bucket > ?))"
+            args += [entity, entity, int(bucket)]
+        if prefix:
+            # A range on the primary key, then the exact test (the range alone is a superset).
+            sql += " AND entity >= ? AND substr(entity, 1, ?) = ?"
+            args += [prefix, len(prefix), prefix]
+        sql += " ORDER BY entity, bucket LIMIT ?"
+        args.append(limit)
+        with self.db.reading() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        out = []
+        for entity, bucket, v, expires in rows:
+            if expires is None or expires > now:
+                key = StateKey(entity, bucket)
+                out.append((key, _decode(monoid, v, key)))
+        cursor = json.dumps([rows[-1][0], rows[-1][1]]) if len(rows) == limit else None
+        return out, cursor
+
+    def clear(self, pipeline: str) -> dict[str, int]:
+        """Remove everything of ``pipeline``: state, contributions, checkpoints and its claims
+        (claim ids are ``<pipeline>|<event id>``); other pipelines are untouched. Returns counts."""
+        with self.db.transaction() as conn:
+            counts = {
+                "keys": conn.execute("DELETE FROM murmur_state WHERE pipeline = ?", (pipeline,)).rowcount,
+                "contributions": conn.execute(
+                    "DELETE FROM murmur_contributions WHERE pipeline = ?", (pipeline,)
+                ).rowcount,
+                "checkpoints": conn.execute("DELETE FROM murmur_meta WHERE pipeline = ?", (pipeline,)).rowcount,
+                "claims": _delete_claims(conn, pipeline),
+            }
+        return counts
+
     def close(self) -> None:
         self.db.close()
+
+
+def _delete_claims(conn: sqlite3.Connection, pipeline: str) -> int:
+    prefix = pipeline + "|"
+    return int(
+        conn.execute(
+            "DELETE FROM murmur_claims WHERE event_id >= ? AND substr(event_id, 1, ?) = ?",
+            (prefix, len(prefix), prefix),
+        ).rowcount
+    )
 
 
 def _native(delta: Any) -> bool:
@@ -416,6 +475,11 @@ class SqliteDeduper:
     def release(self, ids: Sequence[str]) -> None:
         with self.db.transaction() as conn:
             conn.executemany("DELETE FROM murmur_claims WHERE event_id = ? AND committed = 0", [(i,) for i in ids])
+
+    def clear(self, pipeline: str) -> dict[str, int]:
+        """Forget every claim of ``pipeline`` (ids ``<pipeline>|…``, as the runtime scopes them)."""
+        with self.db.transaction() as conn:
+            return {"claims": _delete_claims(conn, pipeline)}
 
     def close(self) -> None:
         self.db.close()

@@ -10,7 +10,7 @@ import typer
 
 from murmur._errors import ConfigError, MurmurError
 from murmur.cli._config import PipelineArgs, load_config, merged_options, parse_pairs
-from murmur.cli._output import dumps, plain, remember_secrets, report, reporting
+from murmur.cli._output import dumps, mask, plain, remember_secrets, report, reporting
 from murmur.plugins import AdapterSpec, Registry, create, load, parse_options
 from murmur.plugins._loader import KIND_NAMES
 
@@ -36,14 +36,18 @@ Config file (--config murmur.toml); flags override it:
   [source]          adapter = "jsonl", then its options: path = "orders.jsonl"
   [store] [dedup] [handoff_to]   adapter = "...", then options
   [run]             max_attempts, fail_on_error, dead_letters, segments,
-                    until_idle, handoff_out, metrics_port, log_format
+                    until_idle, handoff_out, retry_for, max_dead_letters,
+                    metrics_port, log_format
 
 \b
-Exit codes: 0 done, 1 the run failed, 2 usage or configuration error, 130 interrupted
+Exit codes: 0 done, 1 the run failed (also: no record applied, or more dead letters than
+--max-dead-letters), 2 usage or configuration error, 130 interrupted
 (progress is checkpointed: continue with --resume). MURMUR_DEBUG=1 shows tracebacks.
 """
 
 Opt = typer.Option
+#: Seconds ``murmur get`` rides out a store outage before it gives up.
+GET_RETRY_FOR = 30.0
 
 
 def _registry(ctx: typer.Context) -> Registry:
@@ -155,7 +159,15 @@ def run_cmd(
         bool,
         Opt(
             "--restart",
-            help="Drop the checkpoints and start over (exact with --dedup or in changelog mode).",
+            help="Start over: clear the pipeline's state, contributions, claims and checkpoints, then bootstrap.",
+            rich_help_panel="Checkpoints and handoff",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        Opt(
+            "--force",
+            help="With --restart: clear the pipeline even though a live run saved its position recently.",
             rich_help_panel="Checkpoints and handoff",
         ),
     ] = False,
@@ -173,7 +185,8 @@ def run_cmd(
         Opt(
             "--from-handoff",
             metavar="FILE",
-            help="Live mode: start after this handoff token.",
+            help="Live mode: start after this handoff token [default: the handoff the pipeline's bootstrap"
+            " kept in the store].",
             rich_help_panel="Checkpoints and handoff",
         ),
     ] = None,
@@ -253,7 +266,31 @@ def run_cmd(
     ] = False,
     max_attempts: Annotated[
         int | None,
-        Opt("--max-attempts", help="Attempts per batch on transient store errors [default: 3].", rich_help_panel="Run"),
+        Opt(
+            "--max-attempts",
+            help="Attempts per batch when documents change concurrently [default: 3]; transient store errors"
+            " are ridden out for --retry-for instead.",
+            rich_help_panel="Run",
+        ),
+    ] = None,
+    retry_for: Annotated[
+        str | None,
+        Opt(
+            "--retry-for",
+            metavar="DURATION",
+            help="Ride out a store or deduper outage (throttling, 5xx, lost connections) this long, e.g. 10m, 90s,"
+            " then stop with the checkpoint kept [default: 10m for a bootstrap; live mode waits until stopped].",
+            rich_help_panel="Run",
+        ),
+    ] = None,
+    max_dead_letters: Annotated[
+        str | None,
+        Opt(
+            "--max-dead-letters",
+            metavar="N|N%",
+            help="Fail the run (exit 1) when more than N records, or N% of them, are dead-lettered.",
+            rich_help_panel="Run",
+        ),
     ] = None,
     json_out: Annotated[
         bool,
@@ -309,6 +346,9 @@ def run_cmd(
         dead_letters=dead_letters,
         fail_on_error=fail_on_error,
         max_attempts=max_attempts,
+        retry_for=retry_for,
+        max_dead_letters=max_dead_letters,
+        force=force,
         live=live_mode,
         json=json_out,
         quiet=quiet,
@@ -348,9 +388,22 @@ def get_cmd(
     json_out: Annotated[
         bool, Opt("--json", help="Print one JSON object mapping each key to its value (null: none).")
     ] = False,
+    all_keys: Annotated[bool, Opt("--all", help="List every key of the pipeline (the default without KEYs).")] = False,
+    prefix: Annotated[str | None, Opt("--prefix", metavar="P", help="List the keys that start with P.")] = None,
+    top: Annotated[int | None, Opt("--top", metavar="K", help="List the K keys with the largest values.")] = None,
+    limit: Annotated[int | None, Opt("--limit", metavar="N", help="List at most N keys.")] = None,
+    fmt: Annotated[
+        str | None, Opt("--format", metavar="FORMAT", help="tsv (default), csv or json for scripts.")
+    ] = None,
 ) -> None:
-    """Print the current value of KEYs: one KEY<TAB>VALUE line each (or --json)."""
+    """Print the current value of KEYs: one KEY<TAB>VALUE line each (or --json).
+
+    Without KEYs (or with --all, --prefix, --top), list the pipeline's keys and values, page by
+    page; a windowed pipeline lists one KEY<TAB>BUCKET<TAB>VALUE line per key and time bucket.
+    """
     from murmur._read import Reader
+    from murmur._retrying import RetryingStore, RetryPolicy
+    from murmur.cli._get import FORMATS, list_rows, print_rows, select
 
     with reporting(json_mode=json_out):
         registry = _registry(ctx)
@@ -358,8 +411,15 @@ def get_cmd(
         pipeline = name or cfg.section("pipeline").get("name")
         if not pipeline:
             raise ConfigError("--name: which pipeline to read (e.g. --name orders)", option="name")
-        if not keys:
-            raise ConfigError("KEY: give at least one key to read (e.g. murmur get --name orders alice)", option="key")
+        listing = not keys or all_keys or prefix is not None or top is not None or limit is not None
+        if fmt is not None and fmt not in FORMATS:
+            raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, not {fmt!r}", option="format")
+        if listing and keys:
+            raise ConfigError(
+                "KEY: give keys to read, or list with --all/--prefix/--top/--limit, not both", option="key"
+            )
+        if listing and contains is not None:
+            raise ConfigError("--contains: needs the KEYs of bloom pipelines to test", option="contains")
         store_name = store or cfg.adapter("store") or "sqlite"
         spec = registry.get("store", store_name, flag="--store")
         given, labels = merged_options(parse_pairs(store_opts, "-T"), cfg, "store", spec.name)
@@ -374,7 +434,15 @@ def get_cmd(
                 )
         backend = create(spec, options, registry.context(str(pipeline)))
         try:
-            reader = Reader.open(backend, str(pipeline))
+            # Reads ride out throttling and lost connections like a run's calls do (saying so on stderr),
+            # for less long: someone is waiting for the answer.
+            policy = RetryPolicy(GET_RETRY_FOR, on_wait=lambda text: typer.echo(mask(text), err=True))
+            reader = Reader.open(RetryingStore(backend, policy), str(pipeline))
+            if listing:
+                rows = select(list_rows(reader, prefix=prefix, last=window), top=top, limit=limit)
+                print_rows(rows, fmt="json" if json_out else fmt or "tsv", windowed=reader.window is not None)
+                return
+            assert keys is not None
             states = reader.get_many(keys, last=window)
             if contains is not None:
                 test = getattr(reader.monoid, "contains", None)
@@ -388,8 +456,10 @@ def get_cmd(
                 values = [reader.result(s) for s in states]
         finally:
             backend.close()
-        if json_out:
+        if json_out or fmt == "json":
             typer.echo(dumps(dict(zip(keys, values, strict=True))))
+        elif fmt == "csv":
+            print_rows(iter([(k, None, v) for k, v in zip(keys, values, strict=True)]), fmt="csv", windowed=False)
         else:
             for k, v in zip(keys, values, strict=True):
                 typer.echo(f"{k}\t{plain(v)}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -14,17 +16,22 @@ import typer
 from rich.console import Console
 
 from murmur import RunOptions, bootstrap, live, snapshot_then_stream
-from murmur._errors import ConfigError
+from murmur._checkpoint import Checkpoints
+from murmur._errors import Cancelled, ConfigError, StoreError
 from murmur._pipeline import Pipeline
 from murmur._protocols import Recorder
 from murmur._records import HandoffToken
+from murmur._retrying import RetryingDeduper, RetryingStore, RetryPolicy, StoreUnavailable
 from murmur._status import RunStatus
 from murmur.adapters.deadletters import JsonLinesDeadLetters
 from murmur.cli._config import ConfigFile, PipelineArgs, build_pipeline, load_config, merged_options, parse_pairs
 from murmur.cli._jsonlog import JsonLog
+from murmur.cli._limits import DeadLetterLimit, parse_retry_for
+from murmur.cli._live_start import default_start
 from murmur.cli._operate import Operating, check_operating
 from murmur.cli._output import dumps, mask, remember_secrets
 from murmur.cli._progress import ProgressDisplay, count, plural
+from murmur.cli._restart import clear_pipeline, describe_cleared
 from murmur.plugins import AdapterSpec, Registry, create, parse_options, shown_options
 
 DEFAULT_DEAD_LETTERS = "murmur-dead-letters.jsonl"
@@ -57,6 +64,9 @@ class RunArgs:
     dead_letters: Path | None = None
     fail_on_error: bool = False
     max_attempts: int | None = None
+    retry_for: str | None = None
+    max_dead_letters: str | None = None
+    force: bool = False
     live: bool = False
     json: bool = False
     quiet: bool = False
@@ -83,6 +93,9 @@ class _Plan:
         a = args
         self.pipeline: Pipeline = build_pipeline(a.pipeline, self.config)
         self.max_attempts = _pick(a.max_attempts, run_table, "max_attempts", int, self.config)
+        retry_for = _pick(a.retry_for, run_table, "retry_for", str, self.config)
+        limit = a.max_dead_letters if a.max_dead_letters is not None else run_table.get("max_dead_letters")
+        self.max_dead_letters = DeadLetterLimit.parse(limit)
         self.fail_on_error = a.fail_on_error or bool(_pick(None, run_table, "fail_on_error", bool, self.config))
         self.segments = _pick(a.segments, run_table, "segments", int, self.config)
         self.until_idle = _pick(a.until_idle, run_table, "until_idle", float, self.config)
@@ -113,6 +126,7 @@ class _Plan:
                 f"--source: unknown source {source_name!r}; {self._sources()}{registry.failed_hint()}", option="source"
             )
         self._check_flags(source_name)
+        self.retry_for = parse_retry_for(retry_for, live=self.live and not a.then)
 
         # -------- options, all validated before anything is built
         self.source = self._adapter("source", "-S", source_spec, a.source_opts)
@@ -152,6 +166,10 @@ class _Plan:
         a = self.args
         if a.resume and a.restart:
             raise ConfigError("--resume and --restart: give one, not both", option="resume")
+        if a.force and not a.restart:
+            raise ConfigError(
+                "--force: only with --restart (to restart while a live run may be active)", option="force"
+            )
         if a.then:
             self._check_then(source)
         if self.live:
@@ -162,6 +180,7 @@ class _Plan:
                 ("--segment", a.segment),
                 ("--resume", a.resume or None),
                 ("--restart", a.restart or None),
+                ("--force", a.force or None),
                 ("--no-handoff", a.no_handoff or None),
             ):
                 if given is not None:
@@ -300,6 +319,7 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
     store = dedup = source = target = None
     sink = JsonLinesDeadLetters(plan.dead_letters, pipeline=plan.pipeline.name)
     ops = Operating(plan.pipeline.name, plan.metrics_port, plan.log_format, quiet=args.quiet)
+    outcome = _Outcome()
     try:
         ops.start(lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True))
         source = create(plan.source.spec, plan.source.options, context)  # first: its checks are the cheapest
@@ -310,9 +330,25 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
         style = "off" if args.quiet or ops.json else "bars" if err.is_terminal else "plain"
         display = ProgressDisplay(err, status, style=style)
         say = ops.writer(display.write)
+        stop = threading.Event()
+        # Every store and deduper call rides out transient failures the same way (--retry-for).
+        policy = RetryPolicy(
+            plan.retry_for,
+            stop=stop,
+            on_wait=lambda text: say(mask(text)),
+            recorder=status,
+            pipeline=plan.pipeline.name,
+        )
+        rstore = RetryingStore(store, policy)
+        rdedup = RetryingDeduper(dedup, policy) if dedup is not None else None
+        outcome.what = getattr(source, "what", None)
+        outcome.then_what = getattr(target, "what", None)
+        if plan.policy == "restart" and args.segment is None:
+            outcome.cleared = clear_pipeline(rstore, rdedup, plan.pipeline.name, force=args.force)
         if (
             not args.quiet
             and plan.policy == "restart"
+            and outcome.cleared is None
             and dedup is None
             and (plan.pipeline.mode or source.default_mode) == "append"
         ):
@@ -320,58 +356,160 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
                 "murmur: warning: --restart without --dedup counts again what the earlier run applied;"
                 " add --dedup sqlite to make a restart exact"
             )
-        stop = threading.Event()
         token: HandoffToken | None = None
         phases = [status]
+        watch = _DeadLetterWatch(plan.max_dead_letters, stop)
         # Start-up objects (modules, plugins) live for the whole run: keep full collections from
         # rescanning them for every few thousand records in flight.
         gc.freeze()
-        with ops.logging(display.write), _Signals(stop, display), display, ops.progress(lambda: display.status):
-            if plan.live:
-                live.run(
-                    plan.pipeline,
-                    source,
-                    store,
-                    dedup=dedup,
-                    handoff=plan.token,
-                    dead_letters=sink,
-                    status=status,
-                    stop=stop,
-                    until_idle=plan.until_idle,
-                    metrics=ops.observe(status),
-                )
-                source = None  # live.run closed it
-            elif plan.then is not None and target is not None:
-                phases = _then(plan, args, source, target, store, dedup, sink, stop, display, ops)
-                target = None  # the live phase closed it
-            else:
-                extra: dict[str, Any] = {}
-                if plan.max_attempts is not None:
-                    extra["max_attempts"] = plan.max_attempts
-                token = bootstrap.run(
-                    plan.pipeline,
-                    source,
-                    store,
-                    dedup=dedup,
-                    fail_on_error=plan.fail_on_error,
-                    checkpoints=plan.policy,  # type: ignore[arg-type]
-                    segments=plan.segments,
-                    segment=args.segment,
-                    handoff_to=target,
-                    dead_letters=sink,
-                    status=status,
-                    stop=stop,
-                    handoff=not args.no_handoff,
-                    metrics=ops.observe(status),
-                    **extra,
-                )
-                if token is not None and plan.handoff_out is not None and not args.no_handoff:
-                    token.write(plan.handoff_out)
+        with (
+            ops.logging(display.write),
+            _Signals(stop, display),
+            display,
+            ops.progress(lambda: display.status),
+            watch.watching(status),
+        ):
+            try:
+                if plan.live:
+                    handoff = plan.token
+                    if handoff is None:
+                        handoff, outcome.start = default_start(source, Checkpoints(rstore, plan.pipeline.name))
+                        say(outcome.start)
+                    live.run(
+                        plan.pipeline,
+                        source,
+                        rstore,
+                        dedup=rdedup,
+                        handoff=handoff,
+                        dead_letters=sink,
+                        status=status,
+                        stop=stop,
+                        until_idle=plan.until_idle,
+                        metrics=ops.observe(status),
+                    )
+                    source = None  # live.run closed it
+                elif plan.then is not None and target is not None:
+                    _then(plan, args, source, target, rstore, rdedup, sink, stop, display, ops, outcome, watch, phases)
+                    target = None  # the live phase closed it
+                else:
+                    extra: dict[str, Any] = {}
+                    if plan.max_attempts is not None:
+                        extra["max_attempts"] = plan.max_attempts
+                    token = bootstrap.run(
+                        plan.pipeline,
+                        source,
+                        rstore,
+                        dedup=rdedup,
+                        fail_on_error=plan.fail_on_error,
+                        checkpoints=plan.policy,  # type: ignore[arg-type]
+                        segments=plan.segments,
+                        segment=args.segment,
+                        handoff_to=target,
+                        dead_letters=sink,
+                        status=status,
+                        stop=stop,
+                        handoff=not args.no_handoff,
+                        metrics=ops.observe(status),
+                        **extra,
+                    )
+                    _record_run(rstore, plan, status, sink)
+                    # Written before any live phase, so a live phase that fails can be restarted from it.
+                    if token is not None and plan.handoff_out is not None and not args.no_handoff:
+                        token.write(plan.handoff_out)
+            except Cancelled:
+                if not watch.tripped:
+                    raise
+            except StoreUnavailable as exc:  # not an Aborted at a dead letter: the store is gone
+                raise StoreError(str(exc)) from exc
     finally:
         gc.unfreeze()
         _close(sink, source, target, dedup, store, ops)
-    _summarize(plan, phases, sink, args, err)
-    return 0
+    return _summarize(plan, phases, sink, args, err, outcome, watch)
+
+
+class _Outcome:
+    """What the CLI adds to a run's counts: what --restart cleared, where live started, warnings."""
+
+    def __init__(self) -> None:
+        self.cleared: dict[str, int] | None = None
+        self.start: str | None = None
+        self.what: str | None = None  # what the source reads ("collection shop.orders")
+        self.then_what: str | None = None  # what the --then live phase reads
+
+    def warnings(self, status: RunStatus, *, then: bool = False) -> list[str]:
+        what = self.then_what if then else self.what
+        if status.records or status.already_finished or status.resumed or what is None:
+            return []
+        if status.mode == "live":
+            return [f"no records from {what}: it is empty, does not exist, or had nothing new"]
+        return [f"{what} is empty or does not exist"]
+
+    def failure(self, plan: _Plan, status: RunStatus, watch: _DeadLetterWatch) -> str | None:
+        """Why a run that ended must exit 1 (dead letters), or None."""
+        dead = status.dead_letters
+        where = f" (see {plan.dead_letters})" if dead else ""
+        limit = plan.max_dead_letters
+        if watch.tripped or (limit is not None and limit.exceeded(dead, status.records)):
+            return (
+                f"{plural(dead, 'dead letter')} of {plural(status.records, 'record')} is more than"
+                f" --max-dead-letters {plan.max_dead_letters}{where}"
+            )
+        if status.mode == "bootstrap" and dead and not status.applied:
+            first = status.dead_letter_samples[0] if status.dead_letter_samples else "?"
+            return f"no record could be applied: all {plural(dead, 'record')} were dead-lettered{where}; first: {first}"
+        return None
+
+
+class _DeadLetterWatch:
+    """Stops a run once it has more dead letters than ``--max-dead-letters N`` allows."""
+
+    def __init__(self, limit: DeadLetterLimit | None, stop: threading.Event) -> None:
+        self.limit = limit
+        self.stop = stop
+        self.status: RunStatus | None = None
+        self.tripped = False
+
+    @contextlib.contextmanager
+    def watching(self, status: RunStatus) -> Iterator[None]:
+        self.status = status
+        done = threading.Event()
+        thread = None
+        if self.limit is not None and self.limit.count is not None:  # a percentage is judged at the end
+            thread = threading.Thread(target=self._loop, args=(done,), name="murmur-dead-letter-watch", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            if thread is not None:
+                thread.join()
+
+    def _loop(self, done: threading.Event) -> None:
+        assert self.limit is not None
+        while not done.wait(0.05):
+            status = self.status
+            if status is not None and self.limit.exceeded(status.dead_letters, status.records):
+                self.tripped = True
+                self.stop.set()
+                return
+
+
+def _record_run(store: Any, plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters) -> None:
+    """Keep what this bootstrap did next to its checkpoints (``run/bootstrap``), for later messages."""
+    if status.already_finished:
+        return
+    try:
+        Checkpoints(store, plan.pipeline.name).record_run(
+            "bootstrap",
+            {
+                "records": status.records,
+                "applied": status.applied,
+                "dead_letters": status.dead_letters,
+                "dead_letters_file": str(plan.dead_letters) if sink.count else None,
+            },
+        )
+    except Exception as exc:  # a note for later messages: never fail the run for it
+        typer.echo(mask(f"murmur: warning: could not record the run's counts: {exc}"), err=True)
 
 
 def _then(
@@ -385,7 +523,10 @@ def _then(
     stop: threading.Event,
     display: ProgressDisplay,
     ops: Operating,
-) -> list[RunStatus]:
+    outcome: _Outcome,
+    watch: _DeadLetterWatch,
+    phases: list[RunStatus],
+) -> None:
     """``--then``: one :func:`murmur.snapshot_then_stream` call; the display follows its phases."""
     extra: dict[str, Any] = {} if plan.max_attempts is None else {"max_attempts": plan.max_attempts}
     options = RunOptions(
@@ -397,24 +538,36 @@ def _then(
         until_idle=plan.until_idle,
         **extra,
     )
-    phases: list[RunStatus] = []
     say = ops.writer(display.write)
 
     def on_phase(status: RunStatus) -> Recorder | None:
-        if phases:  # the bootstrap ended: its summary and handoff file, before any live phase
-            token = phases[0].handoff
+        if status.mode == "bootstrap":
+            phases[:] = [status]  # in place: the caller summarizes what ran, even if the run stops
+        else:  # the bootstrap ended: its summary and handoff file, before the live phase
+            first = phases[0]
+            _record_run(store, plan, first, sink)
+            token = first.handoff
             # Written before the live phase, so a live phase that fails can be restarted from it.
             if token is not None and plan.handoff_out is not None:
                 token.write(plan.handoff_out)
-            for line in _lines(plan, phases[0], sink, args):
+            if outcome.failure(plan, first, watch) is not None:
+                raise _BootstrapFailed  # dead letters fail the bootstrap: no live phase
+            for line in _lines(plan, first, sink, args, outcome):
                 say(mask(line))
-        phases.append(status)
+            phases.append(status)
         display.status = status
+        watch.status = status
         recorder: Recorder | None = ops.observe(status)  # the phase's metrics, with --metrics-port
         return recorder
 
-    snapshot_then_stream(plan.pipeline, source, target, store, options=options, stop=stop, on_phase=on_phase)
-    return phases
+    try:
+        snapshot_then_stream(plan.pipeline, source, target, store, options=options, stop=stop, on_phase=on_phase)
+    except _BootstrapFailed:
+        pass  # the summary says why (exit 1)
+
+
+class _BootstrapFailed(Exception):
+    """The --then bootstrap ended with a dead-letter failure: the live phase does not start."""
 
 
 _COUNTS = ("records", "applied", "written_keys", "dead_letters", "dedup_skips", "retries", "elapsed_seconds")
@@ -437,13 +590,31 @@ def _summary(phases: list[RunStatus]) -> dict[str, Any]:
     return summary
 
 
-def _summarize(plan: _Plan, phases: list[RunStatus], sink: JsonLinesDeadLetters, args: RunArgs, err: Console) -> None:
+def _summarize(
+    plan: _Plan,
+    phases: list[RunStatus],
+    sink: JsonLinesDeadLetters,
+    args: RunArgs,
+    err: Console,
+    outcome: _Outcome,
+    watch: _DeadLetterWatch,
+) -> int:
+    """Print the summary (``--json``: on stdout); the exit code: 1 when dead letters fail the run."""
     summary = _summary(phases)
     letters = str(plan.dead_letters) if sink.count else None
     handoff = phases[0].handoff
+    failure = None
+    for status in phases:
+        failure = failure or outcome.failure(plan, status, watch)
+    warnings = [w for i, status in enumerate(phases) for w in outcome.warnings(status, then=i > 0)]
     summary.update(
-        ok=True,
-        exit_code=0,
+        ok=failure is None,
+        exit_code=0 if failure is None else 1,
+        error=failure,
+        warnings=warnings,
+        cleared=outcome.cleared,
+        live_start=outcome.start,
+        max_dead_letters=str(plan.max_dead_letters) if plan.max_dead_letters is not None else None,
         dead_letters_file=letters,
         handoff_file=str(plan.handoff_out) if plan.handoff_out is not None and handoff is not None else None,
         source={
@@ -460,22 +631,36 @@ def _summarize(plan: _Plan, phases: list[RunStatus], sink: JsonLinesDeadLetters,
         summary["then"] = {"adapter": plan.then.spec.name, "options": shown_options(plan.then.spec, plan.then.options)}
     if args.json:
         typer.echo(dumps(summary))
-    if args.quiet:
-        return
-    if plan.log_format == "json":
-        JsonLog(plan.pipeline.name).emit("info", "summary", _lines(plan, phases[-1], sink, args)[0], **summary)
-        return
-    # With --then the bootstrap's lines were printed when the live phase began.
-    for line in _lines(plan, phases[-1], sink, args):
-        err.print(mask(line), markup=False, highlight=False, soft_wrap=True)
+    if not args.quiet:
+        # With --then the bootstrap's lines were printed when the live phase began.
+        lines = _lines(plan, phases[-1], sink, args, outcome)
+        if plan.log_format == "json":
+            JsonLog(plan.pipeline.name).emit("info", "summary", lines[0], **summary)
+        else:
+            for line in lines:
+                err.print(mask(line), markup=False, highlight=False, soft_wrap=True)
+    for warning in [] if args.quiet else warnings:  # --json keeps them under "warnings"
+        if plan.log_format == "json":
+            JsonLog(plan.pipeline.name).emit("warning", "warning", warning)
+        else:
+            typer.echo(mask(f"murmur: warning: {warning}"), err=True)
+    if failure is not None:
+        if plan.log_format == "json":
+            JsonLog(plan.pipeline.name).emit("error", "error", failure, exit_code=1)
+        else:
+            typer.echo(mask(f"murmur: error: {failure}"), err=True)
+        return 1
+    return 0
 
 
-def _lines(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args: RunArgs) -> list[str]:
+def _lines(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args: RunArgs, outcome: _Outcome) -> list[str]:
     """The human summary of one phase."""
     summary = status.summary()
     letters = str(plan.dead_letters) if sink.count else None
     lines = []
     name = status.pipeline
+    if outcome.cleared is not None and status.mode == "bootstrap":
+        lines.append(f"{name} · --restart cleared {describe_cleared(outcome.cleared)}")
     if status.already_finished:
         rest = "continuing live" if plan.then is not None else "nothing to do (pass --restart to run it again)"
         lines.append(f"{name} · already finished, {rest}")
@@ -490,9 +675,12 @@ def _lines(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args: Run
         lines.append(f"  key writes    {count(status.written_keys)}")
         rate = summary["records_per_second"]
         lines.append(f"  rate          {count(rate) if rate is not None else '-'} records/s")
-    if status.dead_letters:
+    if status.dead_letters or not status.already_finished:
         where = f"→ {letters}" if letters else "→ the source's dead-letter destination"
-        lines.append(f"  dead letters  {count(status.dead_letters)} {where}")
+        if not status.dead_letters:
+            where = f"(none; they would go to {plan.dead_letters})"
+        limit = f", at most {plan.max_dead_letters} allowed" if plan.max_dead_letters is not None else ""
+        lines.append(f"  dead letters  {count(status.dead_letters)} {where}{limit}")
         for sample in status.dead_letter_samples[:3]:
             event, _, error = sample.partition(": ")
             lines.append(f"                {error if error.startswith(event) else sample}")
