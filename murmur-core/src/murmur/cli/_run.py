@@ -6,7 +6,7 @@ import contextlib
 import gc
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -32,6 +32,7 @@ from murmur.cli._operate import Operating, check_operating
 from murmur.cli._output import dumps, mask, remember_secrets
 from murmur.cli._progress import ProgressDisplay, count, plural
 from murmur.cli._restart import clear_pipeline, describe_cleared
+from murmur.metrics import Fanout
 from murmur.plugins import AdapterSpec, Registry, create, parse_options, shown_options
 
 DEFAULT_DEAD_LETTERS = "murmur-dead-letters.jsonl"
@@ -340,6 +341,13 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
             pipeline=plan.pipeline.name,
         )
         rstore = RetryingStore(store, policy)
+
+        def observe(phase: RunStatus) -> Recorder | None:
+            """A phase's metrics (--metrics-port); the store's retries count in that phase too."""
+            recorder: Recorder | None = ops.observe(phase)
+            policy.recorder = Fanout(phase, recorder)
+            return recorder
+
         rdedup = RetryingDeduper(dedup, policy) if dedup is not None else None
         outcome.what = getattr(source, "what", None)
         outcome.then_what = getattr(target, "what", None)
@@ -385,11 +393,26 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
                         status=status,
                         stop=stop,
                         until_idle=plan.until_idle,
-                        metrics=ops.observe(status),
+                        metrics=observe(status),
                     )
                     source = None  # live.run closed it
                 elif plan.then is not None and target is not None:
-                    _then(plan, args, source, target, rstore, rdedup, sink, stop, display, ops, outcome, watch, phases)
+                    _then(
+                        plan,
+                        args,
+                        source,
+                        target,
+                        rstore,
+                        rdedup,
+                        sink,
+                        stop,
+                        display,
+                        say,
+                        observe,
+                        outcome,
+                        watch,
+                        phases,
+                    )
                     target = None  # the live phase closed it
                 else:
                     extra: dict[str, Any] = {}
@@ -409,7 +432,7 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
                         status=status,
                         stop=stop,
                         handoff=not args.no_handoff,
-                        metrics=ops.observe(status),
+                        metrics=observe(status),
                         **extra,
                     )
                     _record_run(rstore, plan, status, sink)
@@ -522,7 +545,8 @@ def _then(
     sink: JsonLinesDeadLetters,
     stop: threading.Event,
     display: ProgressDisplay,
-    ops: Operating,
+    say: Callable[[str], None],
+    observe: Callable[[RunStatus], Recorder | None],
     outcome: _Outcome,
     watch: _DeadLetterWatch,
     phases: list[RunStatus],
@@ -538,7 +562,6 @@ def _then(
         until_idle=plan.until_idle,
         **extra,
     )
-    say = ops.writer(display.write)
 
     def on_phase(status: RunStatus) -> Recorder | None:
         if status.mode == "bootstrap":
@@ -557,8 +580,7 @@ def _then(
             phases.append(status)
         display.status = status
         watch.status = status
-        recorder: Recorder | None = ops.observe(status)  # the phase's metrics, with --metrics-port
-        return recorder
+        return observe(status)
 
     try:
         snapshot_then_stream(plan.pipeline, source, target, store, options=options, stop=stop, on_phase=on_phase)
