@@ -48,7 +48,8 @@ def snapshot_then_stream(
     ``stop`` ends the run (during the bootstrap: ``Cancelled``; during the live phase: a clean
     stop). ``on_phase`` is called with each phase's own status just before that phase starts
     (``mode`` ``bootstrap``, then ``live``), e.g. to show progress; a Recorder it returns
-    receives that phase's metrics too (e.g. a Prometheus exporter observing the phase).
+    receives that phase's metrics too, and its progress if it is a :class:`~murmur.RunObserver`
+    (e.g. a Prometheus exporter observing the phase). ``metrics`` observes both phases.
 
     Returns one :class:`RunStatus` (mode ``bootstrap+live``) with the counts of both phases;
     ``status.phases`` holds each phase's own. ``live`` is closed when this returns or raises,
