@@ -32,7 +32,7 @@ FILES = {path_of(b): b for b in blocks() if path_of(b) is not None}
 
 
 def test_the_readme_has_the_examples_this_file_runs() -> None:
-    assert len(SCRIPTS) == 2
+    assert len(SCRIPTS) == 3
     assert set(FILES) == {"my_adapter/_plugin.py", "my_adapter/live.py", "tests/test_list_source.py"}
 
 

@@ -44,6 +44,7 @@ from murmur._protocols import (
     LiveSource,
     Mode,
     Recorder,
+    RunObserver,
     SnapshotSource,
     Store,
 )
@@ -148,6 +149,7 @@ __all__ = [
     "Reader",
     "Record",
     "Recorder",
+    "RunObserver",
     "RunOptions",
     "RunStatus",
     "SegmentProgress",

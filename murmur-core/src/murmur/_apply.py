@@ -37,11 +37,20 @@ from murmur._errors import (
     is_transient,
 )
 from murmur._pipeline import Mode, Pipeline
-from murmur._protocols import ClaimStatus, DeadLetter, DeadLetterSink, Deduper, HasMaxUnitItems, Recorder, Store
+from murmur._protocols import (
+    ClaimStatus,
+    DeadLetter,
+    DeadLetterSink,
+    Deduper,
+    HasMaxUnitItems,
+    Recorder,
+    RunObserver,
+    Store,
+)
 from murmur._records import Poison, Record, Version
 from murmur._unit import Contribution, ContributionWrite, StateKey, Unit
 from murmur._windows import ALL_TIME
-from murmur.metrics import BatchTicker
+from murmur.metrics import BatchTicker, Fanout
 from murmur.monoids import is_group
 
 log = logging.getLogger("murmur")
@@ -80,7 +89,10 @@ class Outcome:
 
 @dataclass
 class ApplyConfig:
-    """The knobs of SPEC §4; ``max_attempts=None`` retries transient errors until cancelled (live mode)."""
+    """The knobs of SPEC §4; ``max_attempts=None`` retries transient errors until cancelled (live mode).
+
+    ``batch_tick``: report ``recorder.batch`` at most every that many seconds (``None``: never).
+    """
 
     max_attempts: int | None = 3
     backoff: tuple[float, float] = (0.05, 5.0)
@@ -89,11 +101,16 @@ class ApplyConfig:
     fail_on_error: bool = False
     mode_name: str = "bootstrap"
     source_name: str = "?"
+    batch_tick: float | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
 
 class Applier:
-    """Applies batches of records of one pipeline to one store. Thread-safe for concurrent batches."""
+    """Applies batches of records of one pipeline to one store. Thread-safe for concurrent batches.
+
+    Everything it has to tell goes to ``recorder``: metrics, and, when it is a
+    :class:`~murmur.RunObserver`, keys written per unit of work and each dead letter.
+    """
 
     def __init__(
         self,
@@ -106,25 +123,22 @@ class Applier:
         sink: DeadLetterSink | None = None,
         source_dead_letter: Callable[[Record, BaseException, str], Any] | None = None,
         config: ApplyConfig | None = None,
-        on_written: Callable[[int], None] | None = None,
-        on_dead_letter: Callable[[str], None] | None = None,
-        ticker: BatchTicker | None = None,
     ) -> None:
         assert pipeline.monoid is not None
         self.pipeline = pipeline
         self.name = pipeline.name
         self.monoid = pipeline.monoid
         self.store = store
-        self.recorder = recorder
+        # A plain Recorder is wrapped, so the progress calls below need no check each time.
+        self.recorder: RunObserver = recorder if isinstance(recorder, RunObserver) else Fanout(recorder)
         self.changelog = mode == "changelog"
         self.dedup = dedup
         self.absorbed = dedup is not None and store.absorbs(dedup)
         self.sink = sink
         self.source_dead_letter = source_dead_letter
         self.config = config or ApplyConfig()
-        self.on_written = on_written
-        self.on_dead_letter = on_dead_letter
-        self.ticker = ticker
+        tick = self.config.batch_tick
+        self.ticker = BatchTicker(self.recorder, self.config.mode_name, tick) if tick is not None else None
         self.group = is_group(self.monoid)
         # A size cap matters only where a merge is one transaction; elsewhere bigger units coalesce more.
         # (Read after absorbs(): a store may turn transactional on when it takes over the deduper.)
@@ -179,6 +193,11 @@ class Applier:
         prepare = self.prepare
         return [prepare(r) for r in records]
 
+    def flush_ticker(self) -> None:
+        """Report the records not yet in a ``recorder.batch`` call (the run is ending)."""
+        if self.ticker is not None:
+            self.ticker.flush()
+
     # ---------------------------------------------------------------- the block path
 
     def fold_batch(self, batch: Batch, writes: dict[str, Any]) -> tuple[int, int]:
@@ -231,8 +250,8 @@ class Applier:
                 merged = time.perf_counter()
                 self._retry(self.store.merge, unit)
                 self.recorder.latency("store_merge", time.perf_counter() - merged)
-            if self.on_written is not None and unit.writes:
-                self.on_written(len(unit.writes))
+            if unit.writes:
+                self.recorder.keys_written(len(unit.writes))
         if records:
             self.recorder.event(self.name, records)
         self.recorder.latency(f"batch_{self.config.mode_name}", time.perf_counter() - started)
@@ -409,8 +428,8 @@ class Applier:
                 else:
                     self._fail(items, exc, out)
                 return
-            if self.on_written is not None and unit.writes:
-                self.on_written(len(unit.writes))
+            if unit.writes:
+                self.recorder.keys_written(len(unit.writes))
             if not self.absorbed and self.dedup is not None:
                 granted = [it.claim for it in applied if it.claim]
                 if granted:
@@ -592,8 +611,7 @@ class Applier:
             log.warning("dead letter (%s) %s: %s", kind, record.event_id or record.position, letter.error)
         self.recorder.event(f"{self.name}:dead_letter")
         self.recorder.error(f"{self.name}:dead_letter", exc)
-        if self.on_dead_letter is not None:
-            self.on_dead_letter(f"{record.event_id or record.position}: {letter.error}")
+        self.recorder.dead_lettered(f"{record.event_id or record.position}: {letter.error}")
         out.dead += 1
         record.ack()
         if self.config.fail_on_error:

@@ -201,6 +201,54 @@ class Recorder(Protocol):
 
 
 @runtime_checkable
+class RunObserver(Recorder, Protocol):
+    """A :class:`Recorder` that also follows a run's progress: the one observer of a run.
+
+    The runtimes report to one recorder (the user's ``metrics=`` and ``status=`` together); a
+    recorder that has *all* of these methods (checked with ``isinstance``) gets them as well, one
+    that has only the four of :class:`Recorder` keeps working and gets the metrics alone.
+    :class:`~murmur.RunStatus` is one (the progress display, the ``--json`` summary and the
+    Prometheus exporter read it); subclass :class:`~murmur.metrics.NoopRecorder` to override some.
+
+    Calls come per segment, per unit of work, per poll or per dead letter, never per applied
+    record; like the Recorder's, they must be cheap and thread-safe (segments and lanes call from
+    their own threads) and must not raise. In the order a run makes them:
+
+    - ``run_started(handoff, resumed=...)``: the handoff token the run captured (bootstrap;
+      ``resumed`` when it continues after stored checkpoints) or starts after (live; may be None).
+    - ``segment_started(name, total, done, finished=...)``: once per segment of a bootstrap, before
+      any progress: the source's estimate (or None), the records done before (a resumed run), and
+      whether it finished in an earlier run.
+    - ``segment_advanced(name, records)``: a unit of work of that segment is durable; ``records``
+      read from the source went into it (applied, dead-lettered or skipped as duplicates).
+    - ``segment_finished(name)``: the segment is read to its end and all of it is durable.
+    - ``keys_written(n)``: a unit of work wrote ``n`` state keys.
+    - ``dead_lettered(sample)``: one record became a dead letter; ``sample`` is
+      ``"<event id or position>: <reason>"`` (the ``<p>:dead_letter`` event counts it too).
+    - ``source_stats_updated(stats)``: a live source's ``stats()`` (:class:`HasStats`), about once
+      a second and once more at the end.
+    - ``run_ended(already_finished=...)``: the run is over, whether it succeeded or raised;
+      ``already_finished`` when a bootstrap found every segment finished and did nothing.
+    """
+
+    def run_started(self, handoff: HandoffToken | None, *, resumed: bool = False) -> None: ...
+
+    def segment_started(self, name: str, total: int | None, done: int = 0, *, finished: bool = False) -> None: ...
+
+    def segment_advanced(self, name: str, records: int) -> None: ...
+
+    def segment_finished(self, name: str) -> None: ...
+
+    def keys_written(self, n: int) -> None: ...
+
+    def dead_lettered(self, sample: str) -> None: ...
+
+    def source_stats_updated(self, stats: dict[str, Any]) -> None: ...
+
+    def run_ended(self, *, already_finished: bool = False) -> None: ...
+
+
+@runtime_checkable
 class Decoder(Protocol):
     """Turns one raw payload into a record (value, event id, event time, change).
 

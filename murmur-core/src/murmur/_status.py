@@ -1,7 +1,8 @@
 """What a run is doing now: the progress display and the end-of-run summary read it.
 
-A :class:`RunStatus` is an in-memory recorder (so it receives the runtime's metrics) plus
-per-segment progress, the handoff token, and the live source's stats.
+A :class:`RunStatus` is an in-memory recorder (so it receives the runtime's metrics) and a
+:class:`~murmur.RunObserver` (so it receives the run's progress: per-segment progress, keys
+written, dead-letter samples, the handoff token, and the live source's stats).
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ class SegmentProgress:
 
 
 class RunStatus(InMemoryRecorder):
-    """Live view of one run; thread-safe. ``clock`` is injectable for deterministic tests."""
+    """Live view of one run; thread-safe. ``clock`` is injectable for deterministic tests.
+
+    A :class:`~murmur.RunObserver`: pass it as a runtime's ``status=`` (or among its ``metrics=``)
+    and it follows the run. One status can observe several runs in turn (the total of
+    ``snapshot_then_stream``): with ``phases`` set it keeps the first handoff, stays ``resumed``
+    once resumed, and ends only when its owner calls :meth:`end`.
+    """
 
     def __init__(self, pipeline: str, mode: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -73,6 +80,35 @@ class RunStatus(InMemoryRecorder):
 
     def end(self) -> None:
         self.ended = self.clock()
+
+    # ------------------------------------------------------------- RunObserver (the runtime calls)
+
+    def run_started(self, handoff: HandoffToken | None, *, resumed: bool = False) -> None:
+        if self.handoff is None or not self.phases:  # several phases: the bootstrap's token is the run's
+            self.handoff = handoff
+        self.resumed = self.resumed or resumed
+
+    def segment_started(self, name: str, total: int | None, done: int = 0, *, finished: bool = False) -> None:
+        seg = self.segment(name, total, done)
+        if finished:
+            seg.finished = True
+
+    def segment_advanced(self, name: str, records: int) -> None:
+        self.advance(name, records)
+
+    def segment_finished(self, name: str) -> None:
+        self.finish_segment(name)
+
+    def dead_lettered(self, sample: str) -> None:
+        self.dead_letter_sample(sample)
+
+    def source_stats_updated(self, stats: dict[str, Any]) -> None:
+        self.source_stats = stats
+
+    def run_ended(self, *, already_finished: bool = False) -> None:
+        self.already_finished = self.already_finished or already_finished
+        if not self.phases:  # a run of several phases ends when its owner says so (end())
+            self.end()
 
     # ------------------------------------------------------------------------- reading
 

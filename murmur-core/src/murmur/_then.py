@@ -48,7 +48,8 @@ def snapshot_then_stream(
     ``stop`` ends the run (during the bootstrap: ``Cancelled``; during the live phase: a clean
     stop). ``on_phase`` is called with each phase's own status just before that phase starts
     (``mode`` ``bootstrap``, then ``live``), e.g. to show progress; a Recorder it returns
-    receives that phase's metrics too (e.g. a Prometheus exporter observing the phase).
+    receives that phase's metrics too, and its progress if it is a :class:`~murmur.RunObserver`
+    (e.g. a Prometheus exporter observing the phase). ``metrics`` observes both phases.
 
     Returns one :class:`RunStatus` (mode ``bootstrap+live``) with the counts of both phases;
     ``status.phases`` holds each phase's own. ``live`` is closed when this returns or raises,
@@ -73,44 +74,34 @@ def snapshot_then_stream(
         )
     stop = stop or threading.Event()
     total = RunStatus(pipeline.name, "bootstrap+live")
-    metrics = Fanout(opts.metrics, total)  # both phases count into the one status as well
+    # The total is one more observer of both phases: their counts and progress add up in it.
+    metrics = Fanout(opts.metrics, total)
     try:
         first = RunStatus(pipeline.name, "bootstrap")
-        total.phases["bootstrap"] = first
-        total.segments = first.segments  # the same progress, read through either status
+        total.phases["bootstrap"] = first  # (with phases, the total keeps the bootstrap's handoff)
         extra = on_phase(first) if on_phase is not None else None
-        try:
-            token = bootstrap_runtime.run(
-                pipeline,
-                snapshot,
-                store,
-                **{**opts.bootstrap_kwargs(), "metrics": Fanout(metrics, extra) if extra is not None else metrics},
-                handoff_to=live,
-                status=first,
-                stop=stop,
-            )
-        finally:
-            _absorb(total, first)
-        total.handoff = first.handoff
-        total.resumed = first.resumed
-        total.already_finished = first.already_finished
+        token = bootstrap_runtime.run(
+            pipeline,
+            snapshot,
+            store,
+            **{**opts.bootstrap_kwargs(), "metrics": Fanout(metrics, extra) if extra is not None else metrics},
+            handoff_to=live,
+            status=first,
+            stop=stop,
+        )
 
         second = RunStatus(pipeline.name, "live")
         total.phases["live"] = second
         extra = on_phase(second) if on_phase is not None else None
-        try:
-            live_runtime.run(
-                pipeline,
-                live,
-                store,
-                **{**opts.live_kwargs(), "metrics": Fanout(metrics, extra) if extra is not None else metrics},
-                handoff=token,
-                status=second,
-                stop=stop,
-            )
-        finally:
-            _absorb(total, second)
-            total.source_stats = second.source_stats
+        live_runtime.run(
+            pipeline,
+            live,
+            store,
+            **{**opts.live_kwargs(), "metrics": Fanout(metrics, extra) if extra is not None else metrics},
+            handoff=token,
+            status=second,
+            stop=stop,
+        )
     finally:
         total.end()
         # live.run closes the source when it gets that far; a bootstrap that failed, or a live
@@ -120,10 +111,3 @@ def snapshot_then_stream(
         except Exception as exc:  # closing must not hide why the run failed
             log.warning("closing the live source %s failed: %s", live.name, exc)
     return total
-
-
-def _absorb(total: RunStatus, phase: RunStatus) -> None:
-    """What reaches a status by callbacks rather than by metrics (keys written, samples)."""
-    total.keys_written(phase.written_keys)
-    for sample in phase.dead_letter_samples:
-        total.dead_letter_sample(sample)

@@ -20,10 +20,19 @@ from murmur._checkpoint import Checkpoints, SegmentCheckpoint, segment_name
 from murmur._errors import Cancelled, ConfigError, MurmurError, SourceError
 from murmur._pipeline import Pipeline
 from murmur._prefetch import Prefetch
-from murmur._protocols import DeadLetterSink, Deduper, HasDefaultSegments, LiveSource, Recorder, SnapshotSource, Store
+from murmur._protocols import (
+    DeadLetterSink,
+    Deduper,
+    HasDefaultSegments,
+    LiveSource,
+    Recorder,
+    RunObserver,
+    SnapshotSource,
+    Store,
+)
 from murmur._records import HandoffToken, utcnow
 from murmur._status import RunStatus
-from murmur.metrics import BatchTicker, Fanout
+from murmur.metrics import Fanout
 
 __all__ = ["CheckpointPolicy", "run"]
 
@@ -76,7 +85,9 @@ def run(
       store as one unit of work (writes + claims + checkpoint); also merged when the fold holds
       ``max_fold_keys`` keys, or ``fold_records`` records if given (1 writes each source batch on
       its own; the general path, which keeps every record until the merge, defaults to 20 000).
-    - ``status`` receives progress and counts; ``stop`` abandons the run (Cancelled).
+    - ``metrics`` and ``status`` observe the run as one (a :class:`~murmur.RunObserver` among them
+      gets the progress too; ``status``, a :class:`RunStatus`, is just one more); ``stop``
+      abandons the run (Cancelled).
     Raises SourceError (scan failed; checkpoint kept), Aborted (fail_on_error), HandoffError.
     """
     if segments is None:
@@ -91,19 +102,18 @@ def run(
         raise ConfigError("segments must be at least 1", option="segments")
     if segment is not None and not 0 <= segment < segments:
         raise ConfigError(f"segment must be between 0 and {segments - 1}, not {segment}", option="segment")
-    status = status or RunStatus(pipeline.name, "bootstrap")
     stop = stop or threading.Event()
-    recorder = Fanout(metrics, status)
+    recorder = Fanout(metrics, status)  # the run's one observer: everything below reports to it
     mode = pipeline.mode or source.default_mode
 
     cps = Checkpoints(store, pipeline.name)
-    status.resumed = cps.apply_policy(checkpoints, [segment_name(segment, segments)] if segment is not None else None)
+    resumed = cps.apply_policy(checkpoints, [segment_name(segment, segments)] if segment is not None else None)
     cps.ensure_pipeline(pipeline)
 
     token = cps.handoff()
     if token is None:
         token = cps.share_handoff(_capture(source, handoff_to, handoff))
-    status.handoff = token
+    recorder.run_started(token, resumed=resumed)
 
     plan = cps.stored_plan() or cps.share_plan(list(source.segments(segments)))
     if len(plan) != segments:
@@ -118,17 +128,13 @@ def run(
     for index in chosen:
         cp = cps.segment(index, len(plan))
         name = _label(index, len(plan))
-        seg = status.segment(name, _estimate(source, plan[index], len(plan)), cp.done)
-        if cp.finished:
-            seg.finished = True
-        else:
+        recorder.segment_started(name, _estimate(source, plan[index], len(plan)), cp.done, finished=cp.finished)
+        if not cp.finished:
             todo.append((index, cp))
     if not todo:
-        status.already_finished = True
-        status.end()
+        recorder.run_ended(already_finished=True)
         return token
 
-    ticker = BatchTicker(recorder, "bootstrap", batch_tick)
     applier = Applier(
         pipeline,
         store,
@@ -145,16 +151,14 @@ def run(
             mode_name="bootstrap",
             source_name=source.name,
             stop=stop,
+            batch_tick=batch_tick,
         ),
-        on_written=status.keys_written,
-        on_dead_letter=status.dead_letter_sample,
-        ticker=ticker,
     )
     bounds = _Bounds(flush_interval, fold_records, max_fold_keys)
     halt = threading.Event()  # one segment failed: the others stop at their next batch
 
     def work(index: int, cp: SegmentCheckpoint) -> None:
-        _run_segment(bounds, source, plan[index], index, len(plan), cp, applier, cps, status, halt, stop)
+        _run_segment(bounds, source, plan[index], index, len(plan), cp, applier, cps, recorder, halt, stop)
 
     try:
         if len(todo) == 1:
@@ -171,8 +175,8 @@ def run(
                     if exc is not None:
                         raise exc
     finally:
-        ticker.flush()
-        status.end()
+        applier.flush_ticker()
+        recorder.run_ended()
     return token
 
 
@@ -206,7 +210,7 @@ def _run_segment(
     cp: SegmentCheckpoint,
     applier: Applier,
     cps: Checkpoints,
-    status: RunStatus,
+    observer: RunObserver,
     halt: threading.Event,
     stop: threading.Event,
 ) -> None:
@@ -249,7 +253,7 @@ def _run_segment(
             if blocks:
                 applier.commit_writes(writes, applied, meta)
                 writes.clear()
-            status.advance(label, folded)
+            observer.segment_advanced(label, folded)
             folded = applied = blocks = block_dead = 0
         since = time.monotonic()
         return merged
@@ -292,7 +296,7 @@ def _run_segment(
         batches.close()
     if not finished:
         cps.finish(index, count, cp)
-    status.finish_segment(label)
+    observer.segment_finished(label)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from murmur._pipeline import Pipeline
 from murmur._protocols import DeadLetterSink, Deduper, HasDeadLetter, HasStats, LiveSource, Recorder, Store
 from murmur._records import HandoffToken, utcnow
 from murmur._status import RunStatus
-from murmur.metrics import BatchTicker, Fanout
+from murmur.metrics import Fanout
 
 __all__ = ["run"]
 
@@ -70,22 +70,23 @@ def run(
     records (the record path) or ``MAX_FOLD_KEYS`` keys (the block path).
     Transient store errors pause and retry without dead-lettering; poison records go to the
     source's dead-letter destination (``source.dead_letter``) if it has one, else to
-    ``dead_letters``. Returns the status with the run's counts.
+    ``dead_letters``. ``metrics`` and ``status`` observe the run as one (a
+    :class:`~murmur.RunObserver` among them gets the progress too; ``status`` is just one more,
+    created if not given). Returns the status with the run's counts.
     """
     if lanes < 1 or flush_records < 1 or flush_interval < 0:
         raise ConfigError("lanes and flush_records must be at least 1, flush_interval not negative", option="lanes")
     status = status or RunStatus(pipeline.name, "live")
     stop = stop or threading.Event()
-    recorder = Fanout(metrics, status)
+    recorder = Fanout(metrics, status)  # the run's one observer: everything below reports to it
     src = live_batches(source)
     mode = pipeline.mode or src.default_mode
     Checkpoints(store, pipeline.name).ensure_pipeline(pipeline)
     position_name = live_name(src.name)
     saved = store.read_meta(pipeline.name, position_name)
-    status.handoff = handoff
+    recorder.run_started(handoff)
     src.start(handoff, saved.get("position") if saved else None)
 
-    ticker = BatchTicker(recorder, "live", batch_tick)
     source_dead_letter = src.dead_letter if isinstance(src, HasDeadLetter) else None
     applier = Applier(
         pipeline,
@@ -103,10 +104,8 @@ def run(
             mode_name="live",
             source_name=src.name,
             stop=stop,
+            batch_tick=batch_tick,
         ),
-        on_written=status.keys_written,
-        on_dead_letter=status.dead_letter_sample,
-        ticker=ticker,
     )
     fatal = threading.Event()
     count = max(1, min(lanes, getattr(store, "max_concurrency", lanes)))
@@ -166,21 +165,21 @@ def run(
                 durable.save_checkpoint()
             if callable(stats) and now - last_stats >= 1.0:
                 last_stats = now
-                status.source_stats = stats()
+                recorder.source_stats_updated(stats())
     finally:
         for w in workers:
             w.finish()
         for w in workers:
             w.join()
-        ticker.flush()
+        applier.flush_ticker()
         try:
             if per_record:
                 durable.save_checkpoint()
         finally:
             if callable(stats):
-                status.source_stats = stats()
+                recorder.source_stats_updated(stats())
             src.close()
-            status.end()
+            recorder.run_ended()
     for w in workers:
         if w.error is not None:
             raise w.error

@@ -1,15 +1,22 @@
-"""Recorders (SPEC §9): a no-op one, and an in-memory one with counters and latency percentiles."""
+"""Recorders (SPEC §9): a no-op one, an in-memory one with counters and latency percentiles, and
+the fan-out that makes a user's recorder and the run status one observer of a run."""
 
 from __future__ import annotations
 
 import math
 import threading
 from collections import defaultdict, deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from murmur._protocols import RunObserver
+
+if TYPE_CHECKING:
+    from murmur._records import HandoffToken
 
 
 class NoopRecorder:
-    """Discards everything."""
+    """Discards everything: metrics and progress (a :class:`~murmur.RunObserver`). Subclass it to
+    override only what you need."""
 
     def event(self, name: str, n: int = 1) -> None:
         pass
@@ -21,6 +28,30 @@ class NoopRecorder:
         pass
 
     def batch(self, mode: str, records: int, seconds: float) -> None:
+        pass
+
+    def run_started(self, handoff: HandoffToken | None, *, resumed: bool = False) -> None:
+        pass
+
+    def segment_started(self, name: str, total: int | None, done: int = 0, *, finished: bool = False) -> None:
+        pass
+
+    def segment_advanced(self, name: str, records: int) -> None:
+        pass
+
+    def segment_finished(self, name: str) -> None:
+        pass
+
+    def keys_written(self, n: int) -> None:
+        pass
+
+    def dead_lettered(self, sample: str) -> None:
+        pass
+
+    def source_stats_updated(self, stats: dict[str, Any]) -> None:
+        pass
+
+    def run_ended(self, *, already_finished: bool = False) -> None:
         pass
 
 
@@ -93,10 +124,16 @@ class InMemoryRecorder:
 
 
 class Fanout:
-    """Sends every call to several recorders (a user's and the progress display's)."""
+    """Sends every call to several recorders (a user's, the run status, an exporter's): one observer.
+
+    Metrics go to all of them; the progress methods of :class:`~murmur.RunObserver` only to those
+    that implement that protocol (decided once, here: a plain Recorder never sees them). ``None``
+    entries are dropped, so ``Fanout(metrics, status)`` takes optional ones as they come.
+    """
 
     def __init__(self, *recorders: Any) -> None:
         self.recorders = [r for r in recorders if r is not None]
+        self.observers: list[RunObserver] = [r for r in self.recorders if isinstance(r, RunObserver)]
 
     def event(self, name: str, n: int = 1) -> None:
         for r in self.recorders:
@@ -113,6 +150,40 @@ class Fanout:
     def batch(self, mode: str, records: int, seconds: float) -> None:
         for r in self.recorders:
             r.batch(mode, records, seconds)
+
+    # ------------------------------------------------------------------ progress (RunObserver)
+
+    def run_started(self, handoff: HandoffToken | None, *, resumed: bool = False) -> None:
+        for o in self.observers:
+            o.run_started(handoff, resumed=resumed)
+
+    def segment_started(self, name: str, total: int | None, done: int = 0, *, finished: bool = False) -> None:
+        for o in self.observers:
+            o.segment_started(name, total, done, finished=finished)
+
+    def segment_advanced(self, name: str, records: int) -> None:
+        for o in self.observers:
+            o.segment_advanced(name, records)
+
+    def segment_finished(self, name: str) -> None:
+        for o in self.observers:
+            o.segment_finished(name)
+
+    def keys_written(self, n: int) -> None:
+        for o in self.observers:
+            o.keys_written(n)
+
+    def dead_lettered(self, sample: str) -> None:
+        for o in self.observers:
+            o.dead_lettered(sample)
+
+    def source_stats_updated(self, stats: dict[str, Any]) -> None:
+        for o in self.observers:
+            o.source_stats_updated(stats)
+
+    def run_ended(self, *, already_finished: bool = False) -> None:
+        for o in self.observers:
+            o.run_ended(already_finished=already_finished)
 
 
 class BatchTicker:
