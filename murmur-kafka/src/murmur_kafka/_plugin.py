@@ -10,7 +10,9 @@ from typing import Any
 
 from murmur import AdapterContext, AdapterSpec, Option, hookimpl
 
-START_CHOICES = ("committed", "earliest", "latest", "handoff")
+from murmur_kafka._options import START_CHOICES
+
+__all__ = ["GUARANTEES", "SECRET_SETTINGS", "SOURCE_OPTIONS", "SPECS", "murmur_register"]
 
 #: librdkafka settings holding credentials: declared one by one so that they are never printed.
 SECRET_SETTINGS = (

@@ -83,11 +83,6 @@ class JsonDecoder:
         self._event_id = field_getter(event_id) if event_id else None
         self._event_time = _EventTime(event_time)
 
-    @property
-    def plain(self) -> bool:
-        """No field paths: the value is the document, the id its position (sources may inline this)."""
-        return self._event_id is None and self._event_time.path is None
-
     def decode(self, payload: bytes | None, *, key: bytes | None, meta: Mapping[str, Any]) -> Record | None:
         if payload is None:
             return None
