@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from typing import Any
 
 from cdc_table import Table
 from conftest import Kafka
-from murmur import Change, Count, Pipeline, Record, StateKey, Sum, bootstrap, document_event_id, live
+from murmur import Change, Count, Pipeline, Record, StateKey, Sum, Window, bootstrap, document_event_id, live
 from murmur.testing import MemorySnapshotSource, MemoryStore
 from murmur_test_servers import wait_for
 
@@ -34,6 +35,20 @@ def test_three_partitions_of_ten_thousand_json_events_count_exactly_per_key(kafk
     assert status.applied == 30_000 and status.dead_letters == 0
     assert kafka.committed(group, topic, 3) == {0: 10_000, 1: 10_000, 2: 10_000}
     assert status.source_stats["lag_total"] == 0
+
+
+def test_daily_windows_follow_the_message_timestamps_not_the_time_of_reading(kafka: Kafka) -> None:
+    topic = kafka.topic(2)
+    days = [dt.datetime(2024, 3, d, 12, tzinfo=dt.UTC) for d in (1, 2, 3)]
+    stamps = [int(days[i % 3].timestamp() * 1000) for i in range(300)]
+    kafka.produce(topic, [{"user": "a"}] * 300, timestamps=stamps, partition=lambda i: i % 2)
+    store = MemoryStore()
+    window = Window("day")
+    pipeline = Pipeline("daily", key="user", monoid=Count(), window=window)
+    live.run(pipeline, kafka.source(topic, group=kafka.group(), pipeline="daily"), store, until_idle=IDLE)
+    assert [store.value("daily", "a", window.bucket(day)) for day in days] == [100, 100, 100]
+    today = window.bucket(dt.datetime.now(dt.UTC))
+    assert store.value("daily", "a", today) is None
 
 
 def test_two_workers_in_one_group_split_partitions_and_give_exact_totals(kafka: Kafka) -> None:

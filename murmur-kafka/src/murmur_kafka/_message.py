@@ -43,6 +43,8 @@ def message_time(timestamp: tuple[int, int] | None) -> dt.datetime | None:
 class MessageReader:
     """Decodes messages into :class:`KafkaRecord` s and tracks each delivered offset in ``book``.
 
+    A decoder that gives no event id gets ``<topic>:<partition>:<offset>``.
+
     Without an event time from the decoder (no ``event_time=`` path), a record's event time is
     the message timestamp, so windows follow when events happened rather than when they were read.
     Counts are written only by the consumer's thread; readers take a copy.
@@ -99,7 +101,7 @@ class MessageReader:
         return KafkaRecord(
             decoded.value,
             event_id,
-            decoded.event_time,
+            decoded.event_time if decoded.event_time is not None else message_time(timestamp),
             partition_key,
             {"topic": topic, "partition": partition, "offset": offset},
             decoded.change,

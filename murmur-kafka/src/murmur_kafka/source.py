@@ -35,6 +35,7 @@ from murmur_kafka._message import KafkaRecord, MessageReader
 from murmur_kafka._offsets import OffsetBook
 from murmur_kafka._options import START_CHOICES, parse_seconds, parse_topics
 from murmur_kafka._rebalance import Rebalancer
+from murmur_kafka.decoders import CountsEventIdFallbacks
 from murmur_kafka.dlq import DeadLetterProducer, dead_letter_headers
 
 if TYPE_CHECKING:
@@ -250,6 +251,8 @@ class KafkaSource:
         high watermark, refreshed about once a second); cheap, safe from any thread."""
         out: dict[str, Any] = dict(self._reader.counts)
         out["dead_letters"] = self._dead_letters
+        decoder = self.decoder
+        out["event_id_fallback"] = decoder.event_id_fallbacks if isinstance(decoder, CountsEventIdFallbacks) else 0
         out.update(self._book.stats())
         lag = self._lag.snapshot()
         out["lag"] = lag
