@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from murmur._acks import ContiguousAcks
+from murmur._batch import Batch, BatchLiveSource, BatchSnapshotSource
 from murmur._errors import (
     Aborted,
     Cancelled,
@@ -89,6 +90,9 @@ __all__ = [
     "Aborted",
     "AdapterContext",
     "AdapterSpec",
+    "Batch",
+    "BatchLiveSource",
+    "BatchSnapshotSource",
     "Bloom",
     "Cancelled",
     "Change",

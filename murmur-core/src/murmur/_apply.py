@@ -14,6 +14,7 @@ Guarantees kept here:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,8 @@ from typing import Any, TypeVar
 
 import tenacity
 
+from murmur._batch import Batch
+from murmur._decode import FieldPlan
 from murmur._errors import (
     Aborted,
     Cancelled,
@@ -129,8 +132,10 @@ class Applier:
         window = pipeline.window
         self.expiry = window.expiry if window is not None and window.retention is not None else None
         self._additive = self.monoid.kind in ("sum", "count")
-        self._keys: dict[str, tuple[StateKey, ...]] = {}
         self._warned_dedup = False
+        #: The block path (``fold_batch``/``commit_writes``) for field-path pipelines; a deduper
+        #: needs each record's event id, so it takes the general path.
+        self.plan = FieldPlan.of(pipeline, mode) if dedup is None else None
 
     # ---------------------------------------------------------------- extraction
 
@@ -170,34 +175,62 @@ class Applier:
     # ---------------------------------------------------------------- applying
 
     def prepare_many(self, records: Sequence[Record]) -> list[Item]:
-        """``prepare`` for a batch, with a fast path for the commonest pipeline shape.
+        """``prepare`` for each record (extraction itself lives in ``Pipeline.extract``)."""
+        prepare = self.prepare
+        return [prepare(r) for r in records]
 
-        Plain dict records of a one-field key and one-field number (sum) or of a count are
-        extracted inline, without the general machinery: the same result, at a fraction of the
-        per-record cost. Anything else takes the general path, record by record.
+    # ---------------------------------------------------------------- the block path
+
+    def fold_batch(self, batch: Batch, writes: dict[str, Any]) -> tuple[int, int]:
+        """Fold a batch into ``writes`` (rendered key ⇒ delta) with the field plan; dead-letter
+        its bad documents. Returns (records it held, dead letters). Needs ``self.plan``."""
+        assert self.plan is not None
+        count, bad = self.plan.fold(batch, writes)
+        if bad:
+            out = Outcome()
+            for index, error in bad:
+                self._dead(batch.poison(index, str(error)), error, error.kind, out)
+        if self.ticker is not None:
+            self.ticker.add(count)
+        return count, len(bad)
+
+    def commit_writes(self, writes: dict[str, Any], records: int, meta: dict[str, dict[str, Any]] | None) -> None:
+        """Merge folded deltas (from ``fold_batch``) and ``meta`` as one unit of work (or a few,
+        when the store caps a transaction: the checkpoint rides with the last).
+
+        A failure here is the run's: a folded unit has no records left to dead-letter, and a
+        value the store cannot keep must stop the run loudly rather than be rounded.
         """
-        fields = self.pipeline.plain_fields
-        if fields is None or self.changelog:
-            return [self.prepare(r) for r in records]
-        key_field, value_field = fields
-        cache = self._keys
-        out: list[Item] = []
-        append = out.append
-        for r in records:
-            v = r.value
-            if type(v) is dict and r.change is None:
-                k = v.get(key_field)
-                x = 1 if value_field is None else v.get(value_field)
-                if type(k) is str and (type(x) is int or type(x) is float):  # bool is not int here
-                    keys = cache.get(k)
-                    if keys is None:
-                        if len(cache) >= 100_000:
-                            cache.clear()
-                        keys = cache[k] = (StateKey(k, ALL_TIME),)
-                    append(Item(r, keys, x))
-                    continue
-            append(self.prepare(r))
-        return out
+        started = time.perf_counter()
+        monoid = self.monoid
+        deltas: dict[StateKey, Any] = {}
+        for name, delta in writes.items():
+            if type(delta) is float and not math.isfinite(delta):
+                raise PermanentError(
+                    f"key {name!r}: the {monoid.spec} went beyond the float range (±1.8e308) and cannot be kept exactly"
+                )
+            if self._additive and delta == 0:
+                continue  # a zero delta changes nothing: save the write
+            deltas[StateKey(name, ALL_TIME)] = delta
+        units: list[Unit] = []
+        room = None if self.unit_limit is None else max(1, self.unit_limit - len(meta or ()))
+        if room is None or len(deltas) <= room:
+            units.append(Unit(self.name, monoid, writes=deltas))
+        else:
+            keys = list(deltas)
+            for i in range(0, len(keys), room):
+                units.append(Unit(self.name, monoid, writes={k: deltas[k] for k in keys[i : i + room]}))
+        units[-1].meta = dict(meta) if meta else {}
+        for unit in units:
+            if not unit.empty:
+                merged = time.perf_counter()
+                self._retry(self.store.merge, unit)
+                self.recorder.latency("store_merge", time.perf_counter() - merged)
+            if self.on_written is not None and unit.writes:
+                self.on_written(len(unit.writes))
+        if records:
+            self.recorder.event(self.name, records)
+        self.recorder.latency(f"batch_{self.config.mode_name}", time.perf_counter() - started)
 
     def apply(self, records: Sequence[Record], meta: dict[str, dict[str, Any]] | None = None) -> Outcome:
         return self.apply_items(self.prepare_many(records), meta)

@@ -72,13 +72,24 @@ def field_getter(path: str) -> Callable[[Any], Any]:
 
 
 def _render_key(value: Any, what: str) -> str:
-    if value is None:
-        raise FieldError(f"key {what} is null")
+    """A key as stored: a string as is, a number in decimal (exact at any size); nothing else.
+
+    Booleans, objects, lists and null are refused (``FieldError`` naming ``what``): rendering
+    them with ``str()`` would silently merge unrelated keys (``True`` and ``"True"``).
+    """
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    return str(value)
+    if value is None:
+        raise FieldError(f"key {what} is null")
+    if isinstance(value, (bool, Mapping, list, tuple, set, frozenset, bytes, bytearray)):
+        kind = "an object" if isinstance(value, Mapping) else f"a {_KINDS.get(type(value), type(value).__name__)}"
+        raise FieldError(f"key {what} is {kind} ({value!r:.60}): a key must be a string or a number")
+    return str(value)  # scalar ids from document stores (ObjectId, UUID, Decimal128, datetime)
+
+
+_KINDS = {bool: "boolean", list: "list", tuple: "list", set: "set", frozenset: "set", bytes: "binary"}
 
 
 def key_getter(spec: KeySpec) -> Callable[[Any], str | None]:

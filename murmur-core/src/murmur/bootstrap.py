@@ -11,9 +11,11 @@ import logging
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from murmur._apply import Applier, ApplyConfig, Item
+from murmur._batch import snapshot_batches
 from murmur._checkpoint import Checkpoints, SegmentCheckpoint, segment_name
 from murmur._errors import Cancelled, ConfigError, MurmurError, SourceError
 from murmur._pipeline import Pipeline
@@ -29,6 +31,10 @@ CheckpointPolicy = Literal["refuse", "resume", "restart"]
 log = logging.getLogger("murmur")
 #: A folded unit is written at least this often, so checkpoints stay a few seconds fresh (SPEC §5).
 FOLD_SECONDS = 1.0
+#: A fold holding this many keys is merged early (memory: one delta per key).
+MAX_FOLD_KEYS = 100_000
+#: The general path keeps every record until the merge: at most this many.
+GENERAL_FOLD_RECORDS = 20_000
 
 
 def run(
@@ -52,7 +58,9 @@ def run(
     dedup_fail_closed: bool = False,
     lease: float = 30.0,
     handoff: bool = True,
-    fold_records: int = 20_000,
+    fold_records: int | None = None,
+    flush_interval: float = FOLD_SECONDS,
+    max_fold_keys: int = MAX_FOLD_KEYS,
 ) -> HandoffToken:
     """Validate, capture the handoff (after ``handoff_to.capture_position()``), scan, apply; return the token.
 
@@ -64,15 +72,19 @@ def run(
       run only part ``segment`` (0-based) of them, e.g. in separate processes. ``None`` takes
       the source's ``default_segments`` (its own ``segments`` option), else 1.
     - ``handoff=False`` skips ``capture_handoff()`` (a one-off snapshot; the token is ``None``).
-    - ``fold_records``: how many records (at most one second's worth) fold into one unit of
-      work before it is written; 1 writes each source batch on its own.
+    - ``flush_interval`` (seconds): how often the folded state of each segment is merged into the
+      store as one unit of work (writes + claims + checkpoint); also merged when the fold holds
+      ``max_fold_keys`` keys, or ``fold_records`` records if given (1 writes each source batch on
+      its own; the general path, which keeps every record until the merge, defaults to 20 000).
     - ``status`` receives progress and counts; ``stop`` abandons the run (Cancelled).
     Raises SourceError (scan failed; checkpoint kept), Aborted (fail_on_error), HandoffError.
     """
     if segments is None:
         segments = int(getattr(source, "default_segments", None) or 1)
-    if fold_records < 1:
+    if fold_records is not None and fold_records < 1:
         raise ConfigError("fold_records must be at least 1", option="fold-records")
+    if flush_interval < 0 or max_fold_keys < 1:
+        raise ConfigError("flush_interval must not be negative, max_fold_keys at least 1", option="flush-interval")
     if max_attempts < 1:
         raise ConfigError("max_attempts must be at least 1", option="max-attempts")
     if segments < 1:
@@ -138,10 +150,11 @@ def run(
         on_dead_letter=status.dead_letter_sample,
         ticker=ticker,
     )
+    bounds = _Bounds(flush_interval, fold_records, max_fold_keys)
     halt = threading.Event()  # one segment failed: the others stop at their next batch
 
     def work(index: int, cp: SegmentCheckpoint) -> None:
-        _run_segment(fold_records, source, plan[index], index, len(plan), cp, applier, cps, status, halt, stop)
+        _run_segment(bounds, source, plan[index], index, len(plan), cp, applier, cps, status, halt, stop)
 
     try:
         if len(todo) == 1:
@@ -185,7 +198,7 @@ def _estimate(source: SnapshotSource, descriptor: Any, count: int) -> int | None
 
 
 def _run_segment(
-    fold_records: int,
+    bounds: _Bounds,
     source: SnapshotSource,
     descriptor: Any,
     index: int,
@@ -197,27 +210,47 @@ def _run_segment(
     halt: threading.Event,
     stop: threading.Event,
 ) -> None:
+    """Scan one segment in batches, fold them, and merge one unit (state + checkpoint) per
+    ``flush_interval`` or when a bound is reached."""
     name = segment_name(index, count)
     label = _label(index, count)
     batches = Prefetch(_scan(source, descriptor, cp.position, label), name=f"murmur-scan-{index}")
-    # Several source batches fold into one unit of work: far fewer, larger writes. A store whose
-    # merge is one capped transaction gains nothing from it, so it gets each batch alone.
-    fold = 1 if applier.unit_limit is not None else fold_records
-    pending: list[Item] = []
+    plan = applier.plan
+    writes: dict[str, Any] = {}  # the block path: deltas per rendered key
+    pending: list[Item] = []  # the general path: prepared records
+    folded = 0  # records in the fold, not yet merged
+    applied = 0  # of which folded into writes (the rest were dead letters)
+    blocks = 0  # batches folded on the block path
     since = time.monotonic()
+    interval = bounds.flush_interval
+    # Records per unit: unbounded on the block path (its fold holds one delta per key, bounded by
+    # max_keys), but the general path holds every record, so it is bounded. A store whose merge is
+    # one capped transaction gets each batch on its own.
+    if bounds.fold_records is not None:
+        limit: int | None = bounds.fold_records
+    elif plan is not None:
+        limit = None
+    else:
+        limit = 1 if applier.unit_limit is not None else GENERAL_FOLD_RECORDS
 
     def flush() -> None:
-        nonlocal pending, since
-        if pending:
-            applier.apply_items(pending, {name: cp.to_doc()})
-            status.advance(label, len(pending))
-            pending = []
+        nonlocal pending, folded, applied, blocks, since
+        if folded or blocks:
+            meta = {name: cp.to_doc()}
+            if pending or not blocks:  # (sources hand over blocks or records, not both: one unit)
+                applier.apply_items(pending, None if blocks else meta)
+                pending = []
+            if blocks:
+                applier.commit_writes(writes, applied, meta)
+                writes.clear()
+            status.advance(label, folded)
+            folded = applied = blocks = 0
         since = time.monotonic()
 
     try:
         while True:
             try:  # wake up when the source is slow, so what was read does not wait for more
-                batch = batches.next_within(max(0.0, since + FOLD_SECONDS - time.monotonic()) if pending else None)
+                batch = batches.next_within(max(0.0, since + interval - time.monotonic()) if folded else None)
             except StopIteration:
                 break
             if stop.is_set():
@@ -225,10 +258,22 @@ def _run_segment(
             if halt.is_set():
                 return
             if batch is not None:
-                pending.extend(applier.prepare_many(batch))
-                cp.position = batch[-1].position
-                cp.done += len(batch)
-            if len(pending) >= fold or time.monotonic() - since >= FOLD_SECONDS:
+                if plan is not None and (batch.block is not None or batch.payloads is not None):
+                    n, dead = applier.fold_batch(batch, writes)
+                    applied += n - dead
+                    blocks += 1
+                else:
+                    records = batch.records()
+                    pending.extend(applier.prepare_many(records))
+                    n = len(records)
+                cp.position = batch.end
+                cp.done += n
+                folded += n
+            if (
+                time.monotonic() - since >= interval
+                or (limit is not None and folded >= limit)
+                or len(writes) >= bounds.max_keys
+            ):
                 flush()
         flush()
     except SourceError:
@@ -240,10 +285,17 @@ def _run_segment(
     status.finish_segment(label)
 
 
+@dataclass(frozen=True)
+class _Bounds:
+    flush_interval: float
+    fold_records: int | None
+    max_keys: int
+
+
 def _scan(source: SnapshotSource, descriptor: Any, after: Any, label: str) -> Any:
     """The source's batches, with its failures put in context (the checkpoint stays as it was)."""
     try:
-        yield from source.scan(descriptor, after)
+        yield from snapshot_batches(source, descriptor, after)
     except MurmurError:
         raise
     except Exception as exc:

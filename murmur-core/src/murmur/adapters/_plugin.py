@@ -33,7 +33,7 @@ _SQLITE_OPTIONS = (
 def _jsonl(options: Mapping[str, Any], context: AdapterContext) -> Any:
     from murmur.adapters.jsonl import JsonLinesSource
 
-    return JsonLinesSource(options["path"], batch_size=options["batch_size"])
+    return JsonLinesSource(options["path"], batch_size=options["batch_size"] or None, block_size=options["block_size"])
 
 
 def _sqlite(kind: str) -> Callable[[Mapping[str, Any], AdapterContext], Any]:
@@ -70,7 +70,8 @@ def murmur_register(register: Callable[[AdapterSpec], None]) -> None:
                 Option(
                     "path", "path", None, "file, glob (logs/*.jsonl.gz) or - for stdin", required=True, must_exist=False
                 ),
-                Option("batch_size", "int", 2000, "records per batch"),
+                Option("batch_size", "int", 0, "at most this many lines per batch (0: whole blocks)"),
+                Option("block_size", "int", 4 << 20, "bytes read per block, cut at a newline"),
             ),
             guarantees=("resumable", "splittable across files", "malformed lines dead-lettered"),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +45,8 @@ class Sum(MonoidBase):
 
     def lift(self, value: Any, event_time: dt.datetime | None = None) -> Number:
         if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            if not (isinstance(value, int) or math.isfinite(value)):  # NaN/inf would poison the sum for good
+                raise wrong_type("sum", "a finite number", value)
             return value
         if type(value).__name__ == "Decimal128":  # BSON decimal, without importing bson
             return value.to_decimal()  # type: ignore[no-any-return]

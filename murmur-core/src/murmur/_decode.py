@@ -1,0 +1,206 @@
+"""Block decoding: a field-path pipeline reads a whole batch in one call, without records.
+
+A :class:`FieldPlan` is what a pipeline whose key and value are plain field paths (what the
+CLI builds: ``--key user --value amount --monoid sum``) needs from a JSON document: msgspec
+decodes a batch's ``block`` (or each of its ``payloads``) straight into a struct of just
+those fields, typed (key ``str | int | float``, value ``int | float``; integers exact at any
+size, booleans, ``NaN`` and out-of-range numbers refused), and a generated loop folds the
+rows into a plain dict of deltas per rendered key.
+
+Where the typed decode refuses a block, the block is redone line by line, and a line the
+typed decode refuses is handed to the general path (``Pipeline.extract`` over the untyped
+document), which either accepts it (a string for ``min``, say) or says why not — so a bad
+line's dead-letter reason is the same on both paths, and good lines of the block still count.
+
+Pipelines with callables, templates, several keys, windows, event times or a ``decode`` step,
+changelog mode, and runs with a deduper (claims per event id) take the general path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from murmur._batch import Batch
+from murmur._errors import DecodeError, FieldError, PermanentError
+from murmur._pipeline import Mode, Pipeline
+
+__all__ = ["FieldPlan", "Folded"]
+
+#: Monoid kinds with a generated fold; ``add`` for groups, ``lt``/``gt`` for the extremes.
+_FOLDS = {"sum": "add", "count": "count", "min": "lt", "max": "gt"}
+_PLAIN = re.compile(r"[^.{}=]+(\.[^.{}=]+)*")
+_UNTYPED = msgspec.json.Decoder()
+_KEY_TYPE = str | int | float
+_NUMBER = int | float
+
+#: What a plan reports per batch: records read, and ``(index, error)`` of each bad one.
+Folded = tuple[int, list[tuple[int, PermanentError]]]
+
+
+class FieldPlan:
+    """The typed decoder and fold loop of one field-path pipeline (see the module docstring)."""
+
+    def __init__(self, pipeline: Pipeline, key: list[str], value: list[str] | None, kind: str) -> None:
+        assert pipeline.monoid is not None
+        self.pipeline = pipeline
+        self.kind = kind
+        self.combine = pipeline.monoid.combine
+        fields: dict[tuple[str, ...], Any] = {tuple(key): _KEY_TYPE}
+        if value is not None:
+            fields[tuple(value)] = _NUMBER
+        row, getters = _struct(fields)
+        self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(row)
+        self._fold_rows = _fold_loop(_FOLDS[kind], getters[tuple(key)], getters.get(tuple(value or ())))
+
+    @classmethod
+    def of(cls, pipeline: Pipeline, mode: Mode) -> FieldPlan | None:
+        """The plan for ``pipeline``, or ``None`` when it must take the general path."""
+        monoid = pipeline.monoid
+        if monoid is None or monoid.kind not in _FOLDS or mode != "append":
+            return None
+        if pipeline.window or pipeline.event_time or pipeline.decode or not isinstance(pipeline.key, str):
+            return None
+        if not _PLAIN.fullmatch(pipeline.key) or any(p.isdigit() for p in pipeline.key.split(".")):
+            return None
+        value: list[str] | None = None
+        if monoid.kind != "count":
+            if not isinstance(pipeline.value, str) or not _PLAIN.fullmatch(pipeline.value):
+                return None
+            value = pipeline.value.split(".")
+            if any(p.isdigit() for p in value):
+                return None
+        return cls(pipeline, pipeline.key.split("."), value, monoid.kind)
+
+    def fold(self, batch: Batch, writes: dict[str, Any]) -> Folded:
+        """Fold ``batch`` into ``writes`` (rendered key ⇒ delta); return (records, bad ones)."""
+        if batch.block is not None:
+            try:
+                rows = self.decoder.decode_lines(batch.block)
+            except msgspec.MsgspecError:
+                return self._by_line(batch.block, writes)
+            try:
+                self._fold_rows(rows, writes)
+            except TypeError:  # min/max meeting a string kept by the general path: redo (idempotent)
+                return self._by_line(batch.block, writes)
+            return len(rows), []
+        if batch.payloads is not None:
+            return self._by_payload(batch.payloads, writes)
+        raise TypeError("FieldPlan.fold needs a batch with a block or payloads")
+
+    # ------------------------------------------------------------------ one at a time
+
+    def _by_line(self, block: bytes, writes: dict[str, Any]) -> Folded:
+        lines = block.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        return self._each(lines, writes)
+
+    def _by_payload(self, payloads: Any, writes: dict[str, Any]) -> Folded:
+        decode, invalid = self.decoder.decode, msgspec.MsgspecError
+        try:  # the common case: every payload decodes
+            rows = [decode(p) for p in payloads if p is not None]
+        except invalid:
+            return self._each(payloads, writes)
+        try:
+            self._fold_rows(rows, writes)
+        except TypeError:  # as in fold(): only min/max can meet this, and redoing them is idempotent
+            return self._each(payloads, writes)
+        return len(rows), []
+
+    def _each(self, docs: Any, writes: dict[str, Any]) -> Folded:
+        decode, invalid = self.decoder.decode, msgspec.MsgspecError
+        fold_rows = self._fold_rows
+        count = 0
+        bad: list[tuple[int, PermanentError]] = []
+        for index, raw in enumerate(docs):
+            if raw is None or not raw.strip():
+                continue  # blank lines and tombstones are not records
+            count += 1
+            try:
+                fold_rows([decode(raw)], writes)
+            except (invalid, TypeError):
+                error = self._general(raw, writes)
+                if error is not None:
+                    bad.append((index, error))
+        return count, bad
+
+    def _general(self, raw: bytes, writes: dict[str, Any]) -> PermanentError | None:
+        """The general path's verdict on one document the typed decode refused."""
+        try:
+            value = _UNTYPED.decode(raw)
+        except msgspec.MsgspecError as exc:
+            return DecodeError(f"invalid JSON ({exc})")
+        try:
+            keys, element = self.pipeline.extract(value, None)
+        except PermanentError as exc:
+            return exc
+        except Exception as exc:
+            return FieldError(f"{type(exc).__name__}: {exc}")
+        combine = self.combine
+        for key in keys:
+            name = key.entity
+            try:
+                writes[name] = combine(writes[name], element) if name in writes else element
+            except (TypeError, FieldError) as exc:  # min of a string and a number, say
+                return FieldError(f"{self.kind}: {exc}")
+        return None
+
+
+def _struct(fields: dict[tuple[str, ...], Any]) -> tuple[type, dict[tuple[str, ...], str]]:
+    """A msgspec struct type holding ``fields`` (paths ⇒ types), and each path's attribute chain.
+
+    Attributes are ``f0, f1…`` renamed to the JSON names, so any field name works.
+    """
+    tree: dict[str, Any] = {}
+    for path, typ in fields.items():
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = typ
+    getters: dict[tuple[str, ...], str] = {}
+
+    def build(node: dict[str, Any], prefix: tuple[str, ...], chain: str) -> type:
+        attrs: list[tuple[str, Any]] = []
+        rename: dict[str, str] = {}
+        for i, (name, sub) in enumerate(node.items()):
+            attr = f"f{i}"
+            rename[attr] = name
+            path = (*prefix, name)
+            if isinstance(sub, dict):
+                attrs.append((attr, build(sub, path, f"{chain}.{attr}")))
+            else:
+                attrs.append((attr, sub))
+                getters[path] = f"{chain}.{attr}"
+        return msgspec.defstruct("Row", attrs, rename=rename, gc=False)
+
+    return build(tree, (), "r"), getters
+
+
+def _fold_loop(how: str, key: str, value: str | None) -> Callable[[list[Any], dict[str, Any]], None]:
+    """A loop specialised to one pipeline: no per-row calls but the dict's own.
+
+    Keys render as the general path renders them (``str()`` of a number); ints stay ints.
+    """
+    step = {
+        "count": "writes[k] = get(k, 0) + 1",
+        "add": f"writes[k] = get(k, 0) + {value}",
+        "lt": f"v = {value}\n        c = get(k)\n        if c is None or v < c:\n            writes[k] = v",
+        "gt": f"v = {value}\n        c = get(k)\n        if c is None or v > c:\n            writes[k] = v",
+    }[how]
+    source = (
+        "def fold(rows, writes):\n"
+        "    get = writes.get\n"
+        "    for r in rows:\n"
+        f"        k = {key}\n"
+        "        if type(k) is not str:\n"
+        "            k = str(k)\n"
+        f"        {step}\n"
+    )
+    scope: dict[str, Any] = {}
+    exec(compile(source, "<murmur field plan>", "exec"), scope)
+    fold: Callable[[list[Any], dict[str, Any]], None] = scope["fold"]
+    return fold
