@@ -58,21 +58,39 @@ class MessageReader:
         self.counts = dict.fromkeys(("records", "tombstones", "skipped", "poison"), 0)
 
     def read(self, msg: Message) -> KafkaRecord | None:
-        """The record of ``msg``; None for a tombstone, a skipped payload, an error event, or a
-        message of a partition no longer ours (those that are tracked are acked at once)."""
+        """The record of ``msg`` (per-record path: acked one by one through ``book``); None for a
+        tombstone, a skipped payload, an error event, or a message of a partition no longer ours
+        (those that are tracked are acked at once)."""
+        where = self.position(msg)
+        if where is None:
+            return None
+        topic, partition, offset = where
+        akey = self.book.track(topic, partition, offset)
+        if akey is None:
+            return None  # taken just before its partition was revoked: the new owner reads it
+        self.counts["records"] += 1
+        record = self.decode(msg, topic, partition, offset)
+        if record is None:
+            self.book.ack(akey, offset)  # nothing to apply, nothing to dead-letter
+        else:
+            record.on_ack = _acker(self.book, akey, offset)
+        return record
+
+    def position(self, msg: Message) -> tuple[str, int, int] | None:
+        """(topic, partition, offset) of a message, or None for an error event (which is logged,
+        or raised as ``SourceError`` when the source cannot go on)."""
         err = msg.error()
         if err is not None:
             self._message_error(err)
             return None
-        topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
-        akey = self.book.track(topic, partition, offset)
-        if akey is None:
-            return None  # taken just before its partition was revoked: the new owner reads it
+        return str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
+
+    def decode(self, msg: Message, topic: str, partition: int, offset: int) -> KafkaRecord | None:
+        """The record of a message at a known position, without acknowledgement (the caller
+        handles that); None for a tombstone or a payload the decoder skips."""
         counts = self.counts
-        counts["records"] += 1
         value, key = msg.value(), msg.key()
         if value is None:  # tombstone (log compaction marker): nothing to apply, nothing to dead-letter
-            self.book.ack(akey, offset)
             counts["tombstones"] += 1
             return None
         headers = cast("list[tuple[str, bytes | None]] | None", msg.headers())
@@ -85,7 +103,6 @@ class MessageReader:
             text = str(exc) if getattr(exc, "kind", None) else f"{self.decoder.name}: {type(exc).__name__}: {exc}"
             decoded = Record(Poison(text, raw=value))
         if decoded is None:
-            self.book.ack(akey, offset)
             counts["skipped"] += 1
             return None
         if isinstance(decoded.value, Poison):
@@ -97,7 +114,6 @@ class MessageReader:
             partition_key = key.decode("utf-8", "backslashreplace")
         else:
             partition_key = None
-        book = self.book
         return KafkaRecord(
             decoded.value,
             event_id,
@@ -105,10 +121,27 @@ class MessageReader:
             partition_key,
             {"topic": topic, "partition": partition, "offset": offset},
             decoded.change,
-            on_ack=_acker(book, akey, offset),
             raw_key=key,
             raw_value=value,
             raw_headers=headers,
+        )
+
+    def poison(self, msg: Message, reason: str) -> KafkaRecord:
+        """The dead-letter record of a message whose payload failed to decode elsewhere (the
+        runtime's batch decoding): original bytes, position, and the position id."""
+        self.counts["poison"] += 1
+        topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
+        key, value = msg.key(), msg.value()
+        return KafkaRecord(
+            Poison(reason, raw=value),
+            f"{topic}:{partition}:{offset}",
+            message_time(msg.timestamp()),
+            None if key is None else key.decode("utf-8", "backslashreplace"),
+            {"topic": topic, "partition": partition, "offset": offset},
+            None,
+            raw_key=key,
+            raw_value=value,
+            raw_headers=cast("list[tuple[str, bytes | None]] | None", msg.headers()),
         )
 
     def _message_error(self, err: KafkaError) -> None:

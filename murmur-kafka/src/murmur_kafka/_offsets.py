@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from murmur import ContiguousAcks
@@ -43,6 +43,9 @@ class OffsetBook:
         self._assigned: set[TP] = set()
         self._committed: dict[TP, int] = {}
         self._carried: dict[TP, int] = {}
+        # Batch path: the offset after the newest batch the runtime reported durable, per
+        # partition of the current generation (contiguous by the runtime's construction).
+        self._durable: dict[TP, int] = {}
         self.counts = dict.fromkeys(("commits", "commit_errors", "rebalances"), 0)
 
     # -- assignment
@@ -71,7 +74,7 @@ class OffsetBook:
         commit would be refused. What was applied stays applied: carry it to a later assignment."""
         with self._lock:
             for key in keys:
-                upto = self._acks.committable((*key, self._gen.get(key, 0)))
+                upto = self._applied_locked(key)
                 if upto is not None and upto > max(self._committed.get(key, -1), self._carried.get(key, -1)):
                     self._carried[key] = upto
         self.forget(keys)
@@ -82,6 +85,7 @@ class OffsetBook:
                 self._acks.forget((*key, self._gen.get(key, 0)))
                 self._assigned.discard(key)
                 self._committed.pop(key, None)
+                self._durable.pop(key, None)
 
     def assigned(self) -> list[TP]:
         with self._lock:
@@ -110,10 +114,40 @@ class OffsetBook:
     def ack(self, key: AckKey, offset: int) -> None:
         self._acks.ack(key, offset)
 
+    def owner(self, topic: str, partition: int) -> AckKey | None:
+        """The batch path's key of a delivered message (no per-message tracking), or None if its
+        partition is not ours (taken just before a revoke)."""
+        tp = (topic, partition)
+        if tp not in self._assigned:
+            return None
+        return (topic, partition, self._gen.get(tp, 0))
+
+    def durable(self, positions: Mapping[Any, Any]) -> None:
+        """The runtime's report (batch path): for each ``(topic, partition, generation)``, the
+        offset after the newest batch that is durably applied with everything before it.
+        Positions of an earlier generation (the partition was revoked meanwhile) are ignored:
+        their records are delivered again to whoever owns the partition now."""
+        with self._lock:
+            for key, offset in positions.items():
+                try:
+                    topic, partition, gen = key
+                except (TypeError, ValueError):
+                    continue  # not a position this source handed out
+                tp = (topic, partition)
+                if tp in self._assigned and self._gen.get(tp) == gen and offset > self._durable.get(tp, -1):
+                    self._durable[tp] = int(offset)
+
+    def _applied_locked(self, key: TP) -> int | None:
+        upto = self._acks.committable((*key, self._gen.get(key, 0)))
+        done = self._durable.get(key)
+        if upto is None:
+            return done
+        return upto if done is None else max(upto, done)
+
     def applied(self, key: TP) -> int | None:
         """The offset after the applied prefix (else the committed offset), or None if unknown."""
         with self._lock:
-            done = self._acks.committable((*key, self._gen.get(key, 0)))
+            done = self._applied_locked(key)
             return done if done is not None else self._committed.get(key)
 
     # -- commits
@@ -127,7 +161,7 @@ class OffsetBook:
         wanted: dict[TP, int] = {}
         with self._lock:
             for key in sorted(self._assigned) if keys is None else keys:
-                upto = self._acks.committable((*key, self._gen.get(key, 0)))
+                upto = self._applied_locked(key)
                 # Both are applied prefixes (this generation's, or one carried over a failed
                 # revoke), so the larger one is safe to commit.
                 best = max(upto if upto is not None else -1, self._carried.get(key, -1))

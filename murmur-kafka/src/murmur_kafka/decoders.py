@@ -96,6 +96,12 @@ class JsonDecoder:
         #: Payloads whose event-id field was null or empty (only the consumer's thread writes it).
         self.event_id_fallbacks = 0
 
+    @property
+    def document_only(self) -> bool:
+        """No field paths: a payload's record is its JSON document and nothing it holds can make
+        it fail otherwise, so a source may hand payloads to the runtime's batch decoding as they are."""
+        return self._event_id is None and self._event_time.path is None
+
     def decode(self, payload: bytes | None, *, key: bytes | None, meta: Mapping[str, Any]) -> Record | None:
         if payload is None:
             return None

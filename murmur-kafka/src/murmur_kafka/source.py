@@ -24,8 +24,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from murmur import ConfigError, Decoder, HandoffToken, Poison, Record, SourceError
+from murmur import Batch, ConfigError, Decoder, HandoffToken, Poison, Record, SourceError
 
+from murmur_kafka._batch import make_batch
 from murmur_kafka._config import RateLimitedLog, check_settings, kafka, kafka_error_text, librdkafka_log, make_client
 from murmur_kafka._config import topic_partitions as _topic_partitions
 from murmur_kafka._fetch import Fetcher
@@ -35,7 +36,7 @@ from murmur_kafka._message import KafkaRecord, MessageReader
 from murmur_kafka._offsets import OffsetBook
 from murmur_kafka._options import START_CHOICES, parse_seconds, parse_topics
 from murmur_kafka._rebalance import Rebalancer
-from murmur_kafka.decoders import CountsEventIdFallbacks
+from murmur_kafka.decoders import CountsEventIdFallbacks, JsonDecoder
 from murmur_kafka.dlq import DeadLetterProducer, dead_letter_headers
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class KafkaSource:
         self.group = group or (f"murmur.{pipeline}" if pipeline else None)
         self.dlq_topic = dlq_topic or None
         self.start_mode = start
-        self.poll_batch = int(poll_batch)
+        self.max_poll = int(poll_batch)  # the poll_batch option (poll_batch() is the batch protocol)
         self.commit_interval = parse_seconds(commit_interval, "commit_interval")
         if self.commit_interval < 0:
             raise ConfigError("kafka: commit_interval must not be negative", option="commit_interval")
@@ -120,6 +121,9 @@ class KafkaSource:
             self._book, self._fetcher, self._lag, cooperative=cooperative, timeout=self.timeout, warn=self._warn
         )
         self._reader = MessageReader(decoder, self._book, settings=self.settings, warn=self._warn)
+        # One decoder either way: a batch hands over raw payloads only where the json decoder
+        # would give each document as it is (so the runtime's batch decoding gives the same).
+        self._payloads = isinstance(decoder, JsonDecoder) and decoder.document_only
         self._dead_letters = 0  # dead letters may come from several worker threads
         self._dl_lock = threading.Lock()
         self._started = False
@@ -206,26 +210,53 @@ class KafkaSource:
     # ------------------------------------------------------------------ polling
 
     def poll(self, max_records: int, timeout: float) -> list[Record]:
-        """Up to ``max_records`` records (``poll_batch`` at most), waiting up to ``timeout`` for the first.
+        """Up to ``max_records`` records (the ``poll_batch`` option at most), waiting up to ``timeout`` for the first.
 
-        ``poll(0, t)`` takes no records but still serves the group (rebalance callbacks, periodic
-        commits): a runtime that must hold back should keep calling it, or the group stalls.
+        The per-record path: each record is acked on its own (``Record.ack``) and the contiguous
+        acked prefix is committed. ``poll(0, t)`` takes no records but still serves the group
+        (rebalance callbacks, periodic commits): a runtime that must hold back should keep
+        calling it, or the group stalls.
         """
-        consumer = self._consumer
-        if not self._started or consumer is None:
-            raise ConfigError("kafka: poll() before start()")
-        if self._closed:
-            raise ConfigError("kafka: poll() after close()")
-        if self._fatal:
-            raise SourceError(f"kafka: fatal client error: {self._fatal}")
+        consumer = self._ready("poll")
         if max_records <= 0:
             self._fetcher.hold_back(consumer, timeout)
             self._maintain(consumer)
             return []
-        messages = self._fetcher.take(consumer, min(max_records, self.poll_batch), timeout)
+        messages = self._fetcher.take(consumer, min(max_records, self.max_poll), timeout)
         out: list[Record] = [r for r in map(self._reader.read, messages) if r is not None]
         self._maintain(consumer)
         return out
+
+    def poll_batch(self, max_records: int, timeout: float) -> Batch | None:
+        """One poll (up to ``max_records``, the ``poll_batch`` option at most) as one batch, or None when
+        nothing arrived within ``timeout`` (the batch path, ``murmur.BatchLiveSource``).
+
+        With the plain ``json`` decoder the batch carries the raw payloads, which a field-path
+        pipeline decodes in one pass; otherwise its records are built when asked for. Its
+        ``end`` maps ``(topic, partition, generation)`` to the offset after its last message of
+        that partition: the runtime hands those back through :meth:`commit` once the batch is
+        durable, and nothing is acked per record. ``poll_batch(0, t)`` is the keep-alive poll: it
+        serves the group and periodic commits without taking messages, and returns None.
+        """
+        consumer = self._ready("poll_batch")
+        if max_records <= 0:
+            self._fetcher.hold_back(consumer, timeout)
+            self._maintain(consumer)
+            return None
+        messages = self._fetcher.take(consumer, min(max_records, self.max_poll), timeout)
+        batch = make_batch(messages, self._reader, payloads=self._payloads) if messages else None
+        self._maintain(consumer)
+        return batch
+
+    def _ready(self, call: str) -> Consumer:
+        consumer = self._consumer
+        if not self._started or consumer is None:
+            raise ConfigError(f"kafka: {call}() before start()")
+        if self._closed:
+            raise ConfigError(f"kafka: {call}() after close()")
+        if self._fatal:
+            raise SourceError(f"kafka: fatal client error: {self._fatal}")
+        return consumer
 
     def _maintain(self, consumer: Consumer) -> None:
         now = time.monotonic()
@@ -238,8 +269,19 @@ class KafkaSource:
 
     # ------------------------------------------------------------------ commits
 
-    def commit(self) -> bool:
-        """Commit the acked prefix of every assigned partition now; True if nothing is left uncommitted."""
+    def commit(self, positions: Mapping[Any, Any] | None = None) -> bool:
+        """Without ``positions``: commit the applied prefix of every assigned partition now (on
+        the consumer's thread); True if nothing is left uncommitted.
+
+        With ``positions`` (the batch path's ``BatchLiveSource.commit``, called by the runtime
+        from any thread once per durable unit): note that everything before those ends is
+        applied. The broker commit follows on the consumer's thread, at the next periodic
+        commit in ``poll``/``poll_batch``, when a partition is revoked, or at ``close``.
+        Positions of a partition revoked meanwhile are ignored. Returns False (not committed yet).
+        """
+        if positions is not None:
+            self._book.durable(positions)
+            return False
         if self._consumer is None or not self._started or self._closed:
             return True
         return not self._book.commit(self._consumer)

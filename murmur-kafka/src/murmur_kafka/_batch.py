@@ -1,0 +1,77 @@
+"""One poll as one :class:`murmur.Batch`: the raw payloads for the runtime's one-pass decoding,
+records built only if the pipeline needs them, and the end offset per partition to commit once
+the batch is durable (no per-record acknowledgement)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from murmur import Batch, Record
+
+from murmur_kafka._message import MessageReader
+from murmur_kafka._offsets import AckKey
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message
+
+__all__ = ["KafkaBatch", "make_batch"]
+
+
+class KafkaBatch(Batch):
+    """A poll's messages of partitions this member owns. ``end`` maps ``(topic, partition,
+    generation)`` to the offset after the batch's last message of that partition."""
+
+    __slots__ = ("_messages", "_reader")
+
+    def __init__(
+        self, messages: Sequence[Message], end: dict[AckKey, int], reader: MessageReader, *, payloads: bool
+    ) -> None:
+        super().__init__(
+            len(messages),
+            end,
+            make=self._build,
+            payloads=[m.value() for m in messages] if payloads else None,
+        )
+        self._messages = messages
+        self._reader = reader
+
+    def _build(self) -> list[Record]:
+        decode = self._reader.decode
+        out: list[Record] = []
+        for msg in self._messages:
+            if msg.value() is None:
+                continue  # a tombstone, counted when the batch was made
+            record = decode(msg, str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
+            if record is not None:
+                out.append(record)
+        return out
+
+    def poison(self, index: int, reason: str) -> Record:
+        return self._reader.poison(self._messages[index], reason)
+
+
+def make_batch(messages: Sequence[Message], reader: MessageReader, *, payloads: bool) -> KafkaBatch | None:
+    """The batch of ``messages`` (error events and messages of partitions no longer ours left
+    out), or None when none is left. ``payloads``: hand the raw values over for decoding in one
+    pass (only when each value's JSON document *is* the record, as the decoder would give it)."""
+    book = reader.book
+    kept: list[Message] = []
+    end: dict[AckKey, int] = {}
+    tombstones = 0
+    for msg in messages:
+        where = reader.position(msg)
+        if where is None:
+            continue
+        key = book.owner(where[0], where[1])
+        if key is None:
+            continue  # taken just before its partition was revoked: the new owner reads it
+        kept.append(msg)
+        end[key] = where[2] + 1  # messages of a partition arrive in offset order
+        if msg.value() is None:
+            tombstones += 1
+    if not kept:
+        return None
+    reader.counts["records"] += len(kept)
+    reader.counts["tombstones"] += tombstones  # skipped on either path: nothing to apply or dead-letter
+    return KafkaBatch(kept, end, reader, payloads=payloads)

@@ -1,0 +1,150 @@
+"""The kafka source's batch path (murmur.BatchLiveSource) on the real broker: one poll is one batch,
+its end offset per partition is committed only once the runtime reports it durable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import murmur
+import orjson
+from conftest import Kafka
+from murmur import Batch, BatchLiveSource, Poison
+from murmur_test_servers import wait_for
+from test_source import start_while
+
+
+def take_batches(source: Any, n: int, timeout: float = 20.0) -> list[Batch]:
+    """Poll batches until they hold ``n`` messages (fails after ``timeout``)."""
+    got: list[Batch] = []
+    deadline = time.monotonic() + timeout
+    while sum(b.size for b in got) < n:
+        assert time.monotonic() < deadline, f"got {sum(b.size for b in got)} of {n} messages"
+        batch = source.poll_batch(n - sum(b.size for b in got), 0.2)
+        if batch is not None:
+            got.append(batch)
+    return got
+
+
+def ends(batches: list[Batch]) -> dict[Any, int]:
+    """The newest end per partition over ``batches`` (what the runtime reports once they are durable)."""
+    out: dict[Any, int] = {}
+    for b in batches:
+        out.update(b.end)
+    return out
+
+
+def test_the_source_speaks_the_batch_protocol(kafka: Kafka) -> None:
+    src = kafka.source(kafka.topic(1), group=kafka.group())
+    assert isinstance(src, BatchLiveSource)
+
+
+def test_a_poll_is_one_batch_of_raw_payloads_with_its_end_offset_per_partition(kafka: Kafka) -> None:
+    topic, group = kafka.topic(2), kafka.group()
+    kafka.produce(topic, [{"n": i} for i in range(10)] + [None], partition=lambda i: i % 2)
+    src = kafka.source(topic, group=group)
+    src.start(None, None)
+    batches = take_batches(src, 11)
+    payloads = [p for b in batches for p in (b.payloads or [])]
+    assert sorted(orjson.loads(p)["n"] for p in payloads if p is not None) == list(range(10))
+    assert payloads.count(None) == 1  # the tombstone: skipped by the runtime, still inside the batch's end
+    # keys are (topic, partition, assignment generation); values one past the last offset
+    assert {(t, p): off for (t, p, _gen), off in ends(batches).items()} == {(topic, 0): 6, (topic, 1): 5}
+    assert src.stats()["tombstones"] == 1 and src.stats()["records"] == 11
+
+
+def test_only_what_the_runtime_reports_durable_is_committed(kafka: Kafka) -> None:
+    topic, group = kafka.topic(1), kafka.group()
+    kafka.produce(topic, [{"n": i} for i in range(10)])
+    src = kafka.source(topic, group=group, poll_batch="4", commit_interval="1h")
+    src.start(None, None)
+    first, second, third = take_batches(src, 10)
+    assert [b.size for b in (first, second, third)] == [4, 4, 2]
+    assert src.commit() and kafka.committed(group, topic) == {0: -1001}  # nothing reported yet
+    src.commit(first.end)
+    assert src.commit()
+    assert kafka.committed(group, topic) == {0: 4}
+    src.commit(ends([second, third]))
+    src.close()  # the reported end is committed on close too
+    assert kafka.committed(group, topic) == {0: 10}
+
+
+def test_a_batch_reported_after_its_partition_was_revoked_is_not_committed(kafka: Kafka) -> None:
+    topic, group = kafka.topic(2), kafka.group()
+    kafka.produce(topic, [{"n": i} for i in range(20)], partition=lambda i: i % 2)
+    a = kafka.source(topic, group=group, commit_interval="1h")
+    a.start(None, None)
+    late = take_batches(a, 20)  # in flight when the group rebalances
+    b = kafka.source(topic, group=group, commit_interval="1h")
+    start_while(b, lambda: a.poll_batch(0, 0.05))  # a holds back but serves the rebalance
+
+    def rebalanced() -> bool:
+        a.poll_batch(0, 0.05)
+        b.poll_batch(0, 0.05)
+        return bool(a.stats()["rebalances"] >= 2 and b.stats()["assigned"] > 0)
+
+    wait_for(rebalanced, 30, message=lambda: f"a={a.stats()} b={b.stats()}")
+    a.commit(ends(late))  # durable now, but of the previous generation: ignored
+    assert a.commit()
+    assert max(kafka.committed(group, topic, 2).values()) <= 0
+    # what a still owns is delivered to it again (a new generation), and that batch's end counts
+    again = take_batches(a, 10)
+    a.commit(ends(again))
+    assert a.commit()
+    owned = {p for (_t, p, _g) in ends(again)}
+    assert {p for p, off in kafka.committed(group, topic, 2).items() if off == 10} == owned
+
+
+def test_the_keep_alive_poll_takes_nothing_and_loses_nothing(kafka: Kafka) -> None:
+    topic, group = kafka.topic(1), kafka.group()
+    kafka.produce(topic, [{"n": i} for i in range(10)])
+    src = kafka.source(topic, group=group)
+    src.start(None, None)
+    first = take_batches(src, 3)
+    for _ in range(10):
+        assert src.poll_batch(0, 0.05) is None
+    kafka.produce(topic, [{"n": i} for i in range(10, 20)])
+    rest = take_batches(src, 17)
+    values = [orjson.loads(p)["n"] for b in first + rest for p in b.payloads or []]
+    assert values == list(range(20))
+
+
+def test_decoders_with_field_paths_hand_over_records_not_payloads(kafka: Kafka) -> None:
+    topic = kafka.topic(1)
+    stamp = dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
+    kafka.produce(topic, [{"id": "e-1"}, {"id": None}, b"{bad", None], timestamps=[int(stamp.timestamp() * 1000)] * 4)
+    src = kafka.source(topic, group=kafka.group(), event_id="id")
+    src.start(None, None)
+    batches = take_batches(src, 4)
+    assert all(b.payloads is None for b in batches)
+    records = [r for b in batches for r in b.records()]
+    assert [r.event_id for r in records] == ["e-1", f"{topic}:0:1", f"{topic}:0:2"]
+    assert isinstance(records[2].value, Poison)
+    assert all(r.event_time == stamp for r in records)
+    assert all(r.on_ack is None for r in records)  # no per-record acknowledgement on the batch path
+    stats = src.stats()
+    assert (stats["event_id_fallback"], stats["poison"], stats["tombstones"]) == (1, 1, 1)
+
+
+def test_a_payload_the_runtime_cannot_decode_is_dead_lettered_with_its_original_message(kafka: Kafka) -> None:
+    topic, dlq, group = kafka.topic(1), kafka.topic(1, "dlq"), kafka.group()
+    kafka.produce(topic, [{"n": 1}, b"{broken"], keys=["k0", "k1"], headers=[("trace", b"abc")])
+    src = kafka.source(topic, group=group, dlq_topic=dlq, pipeline="orders")
+    src.start(None, None)
+    (batch,) = take_batches(src, 2)
+    assert batch.payloads == [b'{"n":1}', b"{broken"]
+    letter = batch.poison(1, "json: not JSON at line 1")
+    assert isinstance(letter, murmur.Record) and isinstance(letter.value, Poison)
+    assert (letter.event_id, letter.partition_key, letter.position) == (
+        f"{topic}:0:1",
+        "k1",
+        {"topic": topic, "partition": 0, "offset": 1},
+    )
+    src.dead_letter(letter, letter.value.error, "decode")
+    (msg,) = kafka.read_all(dlq, 1)
+    headers = dict(msg.headers())
+    assert (msg.key(), msg.value(), headers["trace"]) == (b"k1", b"{broken", b"abc")
+    assert headers["x-murmur-error"] == b"json: not JSON at line 1"
+    assert headers["x-murmur-source-offset"] == b"1"
+    assert src.stats()["dead_letters"] == 1 and src.stats()["poison"] == 1
