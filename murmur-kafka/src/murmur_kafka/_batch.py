@@ -25,14 +25,14 @@ class KafkaBatch(Batch):
     __slots__ = ("_messages", "_reader")
 
     def __init__(
-        self, messages: Sequence[Message], end: dict[AckKey, int], reader: MessageReader, *, payloads: bool
+        self,
+        messages: Sequence[Message],
+        end: dict[AckKey, int],
+        reader: MessageReader,
+        *,
+        payloads: Sequence[bytes | None] | None,
     ) -> None:
-        super().__init__(
-            len(messages),
-            end,
-            make=self._build,
-            payloads=[m.value() for m in messages] if payloads else None,
-        )
+        super().__init__(len(messages), end, make=self._build, payloads=payloads)
         self._messages = messages
         self._reader = reader
 
@@ -54,24 +54,31 @@ class KafkaBatch(Batch):
 def make_batch(messages: Sequence[Message], reader: MessageReader, *, payloads: bool) -> KafkaBatch | None:
     """The batch of ``messages`` (error events and messages of partitions no longer ours left
     out), or None when none is left. ``payloads``: hand the raw values over for decoding in one
-    pass (only when each value's JSON document *is* the record, as the decoder would give it)."""
+    pass (only when each value's JSON document *is* the record, as the decoder would give it).
+
+    This runs once per message of every poll: a few accessor calls and dict look-ups each."""
     book = reader.book
     kept: list[Message] = []
+    values: list[bytes | None] = []
     end: dict[AckKey, int] = {}
-    tombstones = 0
+    owners: dict[tuple[str | None, int | None], AckKey | None] = {}  # per partition, looked up once per batch
     for msg in messages:
-        where = reader.position(msg)
-        if where is None:
+        if msg.error() is not None:
+            reader.position(msg)  # logs it, or raises when the source cannot go on
             continue
-        key = book.owner(where[0], where[1])
+        tp = (msg.topic(), msg.partition())
+        if tp in owners:
+            key = owners[tp]
+        else:
+            key = owners[tp] = book.owner(str(tp[0]), int(tp[1] or 0))
         if key is None:
             continue  # taken just before its partition was revoked: the new owner reads it
         kept.append(msg)
-        end[key] = where[2] + 1  # messages of a partition arrive in offset order
-        if msg.value() is None:
-            tombstones += 1
+        values.append(msg.value())
+        end[key] = int(msg.offset() or 0) + 1  # messages of a partition arrive in offset order
     if not kept:
         return None
-    reader.counts["records"] += len(kept)
-    reader.counts["tombstones"] += tombstones  # skipped on either path: nothing to apply or dead-letter
-    return KafkaBatch(kept, end, reader, payloads=payloads)
+    counts = reader.counts
+    counts["records"] += len(kept)
+    counts["tombstones"] += values.count(None)  # skipped on either path: nothing to apply or dead-letter
+    return KafkaBatch(kept, end, reader, payloads=values if payloads else None)
