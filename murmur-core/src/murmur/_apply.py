@@ -188,8 +188,13 @@ class Applier:
         count, bad = self.plan.fold(batch, writes)
         if bad:
             out = Outcome()
-            for index, error in bad:
-                self._dead(batch.poison(index, str(error)), error, error.kind, out)
+            for index, error, value in bad:
+                record = batch.poison(index, str(error))
+                if value is not None:  # decoded, but not applicable: the letter keeps the value
+                    record = Record(value, record.event_id, None, None, record.position)
+                elif isinstance(record.value, Poison):  # its text names where it came from (file:line)
+                    error = type(error)(record.value.error)
+                self._dead(record, error, error.kind, out)
         if self.ticker is not None:
             self.ticker.add(count)
         return count, len(bad)

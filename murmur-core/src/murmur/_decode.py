@@ -37,8 +37,10 @@ _UNTYPED = msgspec.json.Decoder()
 _KEY_TYPE = str | int | float
 _NUMBER = int | float
 
-#: What a plan reports per batch: records read, and ``(index, error)`` of each bad one.
-Folded = tuple[int, list[tuple[int, PermanentError]]]
+#: A document the plan could not fold: its index, why, and its decoded value (``None`` if not JSON).
+Bad = tuple[int, PermanentError, Any]
+#: What a plan reports per batch: records read, and each bad one.
+Folded = tuple[int, list[Bad]]
 
 
 class FieldPlan:
@@ -115,7 +117,7 @@ class FieldPlan:
         decode, invalid = self.decoder.decode, msgspec.MsgspecError
         fold_rows = self._fold_rows
         count = 0
-        bad: list[tuple[int, PermanentError]] = []
+        bad: list[Bad] = []
         for index, raw in enumerate(docs):
             if raw is None or not raw.strip():
                 continue  # blank lines and tombstones are not records
@@ -123,30 +125,31 @@ class FieldPlan:
             try:
                 fold_rows([decode(raw)], writes)
             except (invalid, TypeError):
-                error = self._general(raw, writes)
-                if error is not None:
-                    bad.append((index, error))
+                failed = self._general(raw, writes)
+                if failed is not None:
+                    bad.append((index, failed[0], failed[1]))
         return count, bad
 
-    def _general(self, raw: bytes, writes: dict[str, Any]) -> PermanentError | None:
-        """The general path's verdict on one document the typed decode refused."""
+    def _general(self, raw: bytes, writes: dict[str, Any]) -> tuple[PermanentError, Any] | None:
+        """The general path's verdict on one document the typed decode refused: ``None`` if
+        it folded after all, else why not and the decoded value (``None``: not JSON)."""
         try:
             value = _UNTYPED.decode(raw)
         except msgspec.MsgspecError as exc:
-            return DecodeError(f"invalid JSON ({exc})")
+            return DecodeError(f"invalid JSON ({exc})"), None
         try:
             keys, element = self.pipeline.extract(value, None)
         except PermanentError as exc:
-            return exc
-        except Exception as exc:
-            return FieldError(f"{type(exc).__name__}: {exc}")
+            return exc, value
+        except Exception as exc:  # a monoid refusing the value: the record is poison
+            return FieldError(f"{type(exc).__name__}: {exc}"), value
         combine = self.combine
         for key in keys:
             name = key.entity
             try:
                 writes[name] = combine(writes[name], element) if name in writes else element
             except (TypeError, FieldError) as exc:  # min of a string and a number, say
-                return FieldError(f"{self.kind}: {exc}")
+                return FieldError(f"{self.kind}: {exc}"), value
         return None
 
 

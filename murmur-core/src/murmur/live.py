@@ -1,10 +1,16 @@
-"""The live runtime: apply an unbounded source to a store, in order per key, acking safely (SPEC §6).
+"""The live runtime: apply an unbounded source to a store, in order per key, acking per batch (SPEC §6).
 
-One pump thread polls the source and routes each record, by a hash of its key (of its document
-in changelog mode), to one of a few lanes. A lane coalesces what it receives for a short
-window — deltas per key are folded in memory — then writes them as one unit of work and acks
-the records only after that write. The source commits only the contiguous acked prefix of each
-partition, so nothing is skipped after a crash however the lanes interleave.
+One pump thread polls the source for batches (``murmur._batch``; a per-record source is
+wrapped) and routes each batch's work, by a hash of the key (of the document in changelog
+mode), to one of a few lanes. A field-path pipeline over a batch with a ``block`` or
+``payloads`` is decoded and folded per key on the pump, and each lane gets its share of the
+deltas; any other batch is turned into records, and each lane gets its records. A lane folds
+what it receives for ``flush_interval`` (or up to a bound), merges it as one unit of work, and
+only then reports which batches it finished. A batch is durable once every lane holding part of
+it has merged; the runtime then tells the source, once, the end positions of the newest batch
+before which everything is durable (``source.commit(positions)``): contiguous by construction,
+with no per-record bookkeeping. A source's checkpoint (``batch.checkpoint``) rides inside the
+unit of work when one lane does all the writing, and is written as soon as it is durable otherwise.
 """
 
 from __future__ import annotations
@@ -13,15 +19,17 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from murmur._apply import Applier, ApplyConfig, Item
+from murmur._batch import Batch, LiveBatches, live_batches
 from murmur._checkpoint import Checkpoints, live_name
 from murmur._errors import Cancelled, ConfigError, is_transient
 from murmur._pipeline import Pipeline
 from murmur._protocols import DeadLetterSink, Deduper, LiveSource, Recorder, Store
-from murmur._records import HandoffToken, Record, utcnow
+from murmur._records import HandoffToken, utcnow
 from murmur._status import RunStatus
 from murmur.metrics import BatchTicker, Fanout
 
@@ -30,11 +38,13 @@ __all__ = ["run"]
 log = logging.getLogger("murmur")
 _STOP = object()
 POLL_BATCH = 500
+#: A lane whose folded deltas hold this many keys merges early (memory: one delta per key).
+MAX_FOLD_KEYS = 100_000
 
 
 def run(
     pipeline: Pipeline,
-    source: LiveSource,
+    source: LiveSource | Any,
     store: Store,
     *,
     dedup: Deduper | None = None,
@@ -55,6 +65,9 @@ def run(
     """Run until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM) or, with ``until_idle``,
     until that many seconds pass without a new record; then flush, commit and close.
 
+    ``source`` is a ``LiveSource`` or a ``BatchLiveSource`` (``murmur._batch``). A lane merges
+    what it holds every ``flush_interval`` seconds, or sooner once it holds ``flush_records``
+    records (the record path) or ``MAX_FOLD_KEYS`` keys (the block path).
     Transient store errors pause and retry without dead-lettering; poison records go to the
     source's dead-letter destination (``source.dead_letter``) if it has one, else to
     ``dead_letters``. Returns the status with the run's counts.
@@ -64,15 +77,16 @@ def run(
     status = status or RunStatus(pipeline.name, "live")
     stop = stop or threading.Event()
     recorder = Fanout(metrics, status)
-    mode = pipeline.mode or source.default_mode
+    src = live_batches(source)
+    mode = pipeline.mode or src.default_mode
     Checkpoints(store, pipeline.name).ensure_pipeline(pipeline)
-    position_name = live_name(source.name)
+    position_name = live_name(src.name)
     saved = store.read_meta(pipeline.name, position_name)
     status.handoff = handoff
-    source.start(handoff, saved.get("position") if saved else None)
+    src.start(handoff, saved.get("position") if saved else None)
 
     ticker = BatchTicker(recorder, "live", batch_tick)
-    source_dead_letter = getattr(source, "dead_letter", None)
+    source_dead_letter = getattr(src, "dead_letter", None)
     applier = Applier(
         pipeline,
         store,
@@ -87,7 +101,7 @@ def run(
             lease=lease,
             fail_closed=dedup_fail_closed,
             mode_name="live",
-            source_name=source.name,
+            source_name=src.name,
             stop=stop,
         ),
         on_written=status.keys_written,
@@ -95,32 +109,33 @@ def run(
         ticker=ticker,
     )
     fatal = threading.Event()
-    flushed = _Counter()
     count = max(1, min(lanes, getattr(store, "max_concurrency", lanes)))
+    durable = _Durable(src, store, pipeline.name, position_name, saved, ride=count == 1)
     workers = [
-        _Lane(i, applier, flush_interval, flush_records, recorder, pipeline.name, flushed, fatal) for i in range(count)
+        _Lane(i, applier, flush_interval, flush_records, recorder, pipeline.name, durable, fatal) for i in range(count)
     ]
     for w in workers:
         w.start()
-    keeper = _PositionKeeper(source, store, pipeline.name, position_name, saved)
-    stats = getattr(source, "stats", None)
+    per_record = isinstance(src, LiveBatches)
+    stats = getattr(src, "stats", None)
+    plan = applier.plan
     clock = time.monotonic
     last_record = clock()
     last_stats = 0.0
-    seen_flushes = 0
+    seq = 0
+    seen_merges = 0
     try:
         backoff = retry_backoff[0]
-        held: list[Record] = []  # records a keep-alive poll returned after all: handled next
+        held: list[Batch] = []  # batches a keep-alive poll returned after all: handled next
 
         def keepalive() -> None:
-            held.extend(source.poll(0, 0.0))
+            got = src.poll_batch(0, 0.0)
+            if got is not None and got.size:
+                held.append(got)
 
         while not stop.is_set() and not fatal.is_set():
             try:
-                if held:
-                    records, held = held, []
-                else:
-                    records = source.poll(POLL_BATCH, 0.2)
+                batch = held.pop(0) if held else src.poll_batch(POLL_BATCH, 0.2)
                 backoff = retry_backoff[0]
             except Exception as exc:
                 if not is_transient(exc):
@@ -128,25 +143,24 @@ def run(
                 # The source is unreachable for now: wait it out, as for the store (SPEC §4.8).
                 recorder.event(f"{pipeline.name}:retry")
                 recorder.error(f"{pipeline.name}:source", exc)
-                log.warning("%s: %s; retrying in %.2fs", source.name, exc, backoff)
+                log.warning("%s: %s; retrying in %.2fs", src.name, exc, backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, retry_backoff[1])
                 continue
             now = clock()
-            if records:
+            if batch is not None and batch.size:
                 last_record = now
-                routed: dict[int, list[Item]] = {}
-                for item in applier.prepare_many(records):
-                    route = item.route
-                    routed.setdefault(hash(route) % count if route is not None else 0, []).append(item)
-                for index, items in routed.items():  # one hand-over per lane and poll, not per record
-                    if not workers[index].put(items, stop, keepalive):
+                seq += 1
+                parts = _route(applier, plan, batch, count)
+                durable.polled(seq, len(parts), batch.end, batch.checkpoint)
+                for index, work in parts.items():  # one hand-over per lane and batch, not per record
+                    if not workers[index].put((seq, work), stop, keepalive):
                         break
             elif until_idle is not None and now - last_record >= until_idle and all(w.idle for w in workers):
                 break
-            if flushed.value != seen_flushes:
-                seen_flushes = flushed.value
-                keeper.save()
+            if per_record and durable.merges != seen_merges:
+                seen_merges = durable.merges
+                durable.save_checkpoint()
             if callable(stats) and now - last_stats >= 1.0:
                 last_stats = now
                 status.source_stats = stats()
@@ -157,11 +171,12 @@ def run(
             w.join()
         ticker.flush()
         try:
-            keeper.save()
+            if per_record:
+                durable.save_checkpoint()
         finally:
             if callable(stats):
                 status.source_stats = stats()
-            source.close()
+            src.close()
             status.end()
     for w in workers:
         if w.error is not None:
@@ -169,18 +184,111 @@ def run(
     return status
 
 
-class _Counter:
-    def __init__(self) -> None:
-        self.value = 0
-        self._lock = threading.Lock()
+#: What a lane receives for one batch: records' items (the general path), or folded deltas
+#: per rendered key with how many records they hold (the block path).
+_Work = list[Item] | tuple[dict[str, Any], int]
 
-    def bump(self) -> None:
+
+def _route(applier: Applier, plan: Any, batch: Batch, lanes: int) -> dict[int, _Work]:
+    """Split one batch's work between lanes by key (document) hash: each key keeps one lane."""
+    out: dict[int, Any] = {}
+    if plan is not None and (batch.block is not None or batch.payloads is not None):
+        writes: dict[str, Any] = {}
+        records, dead = applier.fold_batch(batch, writes)  # dead letters are written here
+        if lanes == 1:
+            return {0: (writes, records - dead)} if writes or records > dead else {}
+        shares: dict[int, dict[str, Any]] = {}
+        for key, delta in writes.items():
+            shares.setdefault(hash(key) % lanes, {})[key] = delta
+        applied = records - dead
+        for index, share in shares.items():
+            out[index] = (share, applied if not out else 0)  # records counted once, by one lane
+        return out
+    for item in applier.prepare_many(batch.records()):
+        route = item.route
+        out.setdefault(hash(route) % lanes if route is not None else 0, []).append(item)
+    return out
+
+
+class _Durable:
+    """Which polled batches are durable; tells the source once per advance (contiguous prefix).
+
+    ``polled(seq, parts, …)`` registers batch ``seq`` split into ``parts`` lane shares;
+    ``merged(seqs)`` counts shares a lane has merged. Whenever the oldest outstanding batches
+    are complete, their end positions (newest per partition) go to ``source.commit`` and their
+    checkpoint to the store, under one lock, so both only move forward.
+    """
+
+    def __init__(
+        self, source: Any, store: Store, pipeline: str, name: str, saved: dict[str, Any] | None, *, ride: bool
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.pipeline = pipeline
+        self.name = name
+        self.ride = ride  # one lane: checkpoints ride inside its units
+        self.saved = saved.get("position") if saved else None
+        self._lock = threading.Lock()
+        self._open: dict[int, list[Any]] = {}  # seq ⇒ [shares left, end, checkpoint], in seq order
+        self._next = 1  # the oldest batch not yet reported
+        self.merges = 0  # advances so far (a per-record source's checkpoint is read after each)
+
+    def polled(self, seq: int, parts: int, end: Any, checkpoint: Any) -> None:
         with self._lock:
-            self.value += 1
+            self._open[seq] = [parts, end, checkpoint]
+        if not parts:  # nothing to write (all dead letters, or no keys): durable already
+            self.merged(Counter())
+
+    def checkpoint_through(self, seq: int) -> Any:
+        """The checkpoint to ride in a unit holding every batch up to ``seq`` (one lane only)."""
+        if not self.ride:
+            return None
+        with self._lock:
+            for s in range(seq, self._next - 1, -1):
+                entry = self._open.get(s)
+                if entry is not None and entry[2] is not None:
+                    return entry[2]
+        return None
+
+    def merged(self, seqs: Counter[int], carried: Any = None) -> None:
+        """A lane merged shares of ``seqs`` (its unit carried checkpoint ``carried``, if any)."""
+        positions: dict[Hashable, Any] = {}
+        checkpoint: Any = None
+        with self._lock:
+            for s, n in seqs.items():
+                entry = self._open.get(s)
+                if entry is not None:
+                    entry[0] -= n
+            while (entry := self._open.get(self._next)) is not None and entry[0] <= 0:
+                del self._open[self._next]
+                self._next += 1
+                if isinstance(entry[1], Mapping):
+                    positions.update(entry[1])
+                if entry[2] is not None:
+                    checkpoint = entry[2]
+            self.merges += 1
+            if positions:
+                self.source.commit(positions)
+            if checkpoint is not None and checkpoint != carried:  # not in the unit: write it now
+                self._write(checkpoint)
+
+    def save_checkpoint(self) -> None:
+        """A per-record source's own ``checkpoint()`` (its records were acked one by one)."""
+        position = self.source.checkpoint()
+        if position is not None and position != self.saved:
+            with self._lock:
+                self._write(position)
+
+    def _write(self, position: Any) -> None:
+        try:
+            self.store.write_meta(self.pipeline, self.name, {"position": position, "updated": utcnow().isoformat()})
+            self.saved = position
+        except Exception as exc:  # the next advance tries again; the records stay applied
+            log.warning("could not save the %s position: %s", self.name, exc)
 
 
 class _Lane(threading.Thread):
-    """Applies the items routed to it, coalescing them for ``interval`` seconds or ``limit`` records."""
+    """Merges the work routed to it, folding it for ``interval`` seconds or up to a bound."""
 
     def __init__(
         self,
@@ -190,7 +298,7 @@ class _Lane(threading.Thread):
         limit: int,
         recorder: Recorder,
         pipeline: str,
-        flushed: _Counter,
+        durable: _Durable,
         fatal: threading.Event,
     ) -> None:
         super().__init__(name=f"murmur-lane-{index}", daemon=True)
@@ -199,21 +307,24 @@ class _Lane(threading.Thread):
         self.limit = limit
         self.recorder = recorder
         self.pipeline = pipeline
-        self.flushed = flushed
+        self.durable = durable
         self.fatal = fatal
-        # Lists of items, one per poll: bounded so a slow lane holds back the pump (back-pressure).
+        # One entry per batch: bounded so a slow lane holds back the pump (back-pressure).
         self.queue: queue.Queue[object] = queue.Queue(maxsize=max(4, 2 * limit // POLL_BATCH))
         self.buffer: list[Item] = []
+        self.writes: dict[str, Any] = {}
+        self.applied = 0
+        self.seqs: Counter[int] = Counter()
         self.busy = False
         self.error: BaseException | None = None
         self.clock: Callable[[], float] = time.monotonic
 
     @property
     def idle(self) -> bool:
-        return not self.busy and not self.buffer and self.queue.empty()
+        return not self.busy and not self.seqs and self.queue.empty()
 
-    def put(self, items: list[Item], stop: threading.Event, keepalive: Callable[[], None]) -> bool:
-        """Queue items, waiting while the lane is full; False if the run is stopping.
+    def put(self, work: tuple[int, _Work], stop: threading.Event, keepalive: Callable[[], None]) -> bool:
+        """Queue one batch's share, waiting while the lane is full; False if the run is stopping.
 
         While it waits (a store outage fills the lanes) ``keepalive`` runs about once a second,
         so the source can keep its session alive (a Kafka consumer must poll, or the group
@@ -222,7 +333,7 @@ class _Lane(threading.Thread):
         waited = 0
         while not (stop.is_set() or self.fatal.is_set()):
             try:
-                self.queue.put(items, timeout=0.1)
+                self.queue.put(work, timeout=0.1)
                 return True
             except queue.Full:
                 waited += 1
@@ -253,13 +364,17 @@ class _Lane(threading.Thread):
                     return
                 if got is not None:
                     self.busy = True
-                    self.buffer.extend(got)  # type: ignore[arg-type]
+                    self._take(got)  # type: ignore[arg-type]
                     if first_at is None:
                         first_at = self.clock()
-                if self.buffer and (len(self.buffer) >= self.limit or self.clock() - (first_at or 0) >= self.interval):
+                if self.seqs and (
+                    len(self.buffer) >= self.limit
+                    or len(self.writes) >= MAX_FOLD_KEYS
+                    or self.clock() - (first_at or 0) >= self.interval
+                ):
                     self._flush()
                     first_at = None
-                self.busy = bool(self.buffer)
+                self.busy = bool(self.seqs)
         except Cancelled:
             log.debug("%s: shutdown abandoned %d in-flight record(s) (not acked)", self.name, len(self.buffer))
         except BaseException as exc:
@@ -268,35 +383,35 @@ class _Lane(threading.Thread):
         finally:
             self.busy = False
 
+    def _take(self, got: tuple[int, _Work]) -> None:
+        seq, work = got
+        self.seqs[seq] += 1
+        if isinstance(work, list):
+            self.buffer.extend(work)
+            return
+        deltas, applied = work
+        self.applied += applied
+        writes = self.writes
+        if not writes:
+            writes.update(deltas)
+            return
+        combine = self.applier.monoid.combine
+        for key, delta in deltas.items():
+            writes[key] = combine(writes[key], delta) if key in writes else delta
+
     def _flush(self) -> None:
-        if not self.buffer:
+        if not self.seqs:
             return
         self.busy = True
-        items = self.buffer
-        self.applier.apply_items(items)
+        checkpoint = self.durable.checkpoint_through(max(self.seqs))
+        meta = {self.durable.name: {"position": checkpoint, "updated": utcnow().isoformat()}} if checkpoint else None
+        if self.buffer or not (self.writes or self.applied):
+            self.applier.apply_items(self.buffer, None if self.writes or self.applied else meta)
+        if self.writes or self.applied:
+            self.applier.commit_writes(self.writes, self.applied, meta)
         self.buffer = []
+        self.writes = {}
+        self.applied = 0
+        seqs, self.seqs = self.seqs, Counter()
         self.recorder.event(f"{self.pipeline}:flush")
-        self.flushed.bump()
-
-
-class _PositionKeeper:
-    """Stores the source's acked position (sources that do not commit on their own, e.g. change streams)."""
-
-    def __init__(
-        self, source: LiveSource, store: Store, pipeline: str, name: str, saved: dict[str, Any] | None
-    ) -> None:
-        self.source = source
-        self.store = store
-        self.pipeline = pipeline
-        self.name = name
-        self.last = saved.get("position") if saved else None
-
-    def save(self) -> None:
-        position = self.source.checkpoint()
-        if position is None or position == self.last:
-            return
-        try:
-            self.store.write_meta(self.pipeline, self.name, {"position": position, "updated": utcnow().isoformat()})
-            self.last = position
-        except Exception as exc:  # the next flush tries again; the records stay applied
-            log.warning("could not save the %s position: %s", self.name, exc)
+        self.durable.merged(seqs, checkpoint)

@@ -31,7 +31,7 @@ BASE = ("run", "--source", "jsonl", "-S", "path=orders.jsonl", "--key", "custome
         ),
         pytest.param(
             (*BASE, "--monoid", "sum", "-S", "bogus=1"),
-            ["-S bogus:", "has no option 'bogus'", "its options: path, batch_size"],
+            ["-S bogus:", "has no option 'bogus'", "its options: path, batch_size, block_size"],
             id="unknown-option",
         ),
         pytest.param(

@@ -115,13 +115,16 @@ class JsonLinesSource:
             fh = _open(path)
         except OSError as exc:
             raise SourceError(f"jsonl: cannot open {path}: {exc.strerror or exc}") from exc
-        read, size, cap = fh.read, self.block_size, self.batch_size
+        # A pipe hands over what has arrived (read1), so a slow writer's lines are not held back.
+        read = fh.read1 if path == STDIN else fh.read  # type: ignore[attr-defined]
+        size, cap = self.block_size, self.batch_size
         rest = b""
         try:
             if offset:
                 _skip(fh, path, offset)
             while True:
-                chunk = read(size)
+                # A line longer than a block is read in growing chunks: linear, not quadratic.
+                chunk = read(max(size, len(rest)))
                 data = rest + chunk if rest else chunk
                 if not chunk:  # end of file: a last line without a newline is still a line
                     if data:
