@@ -59,13 +59,14 @@ def test_only_what_the_runtime_reports_durable_is_committed(kafka: Kafka) -> Non
     kafka.produce(topic, [{"n": i} for i in range(10)])
     src = kafka.source(topic, group=group, poll_batch="4", commit_interval="1h")
     src.start(None, None)
-    first, second, third = take_batches(src, 10)
-    assert [b.size for b in (first, second, third)] == [4, 4, 2]
+    batches = take_batches(src, 10)
+    assert len(batches) >= 3 and all(b.size <= 4 for b in batches)  # poll_batch bounds a batch
     assert src.commit() and kafka.committed(group, topic) == {0: -1001}  # nothing reported yet
+    first = batches[0]
     src.commit(first.end)
     assert src.commit()
-    assert kafka.committed(group, topic) == {0: 4}
-    src.commit(ends([second, third]))
+    assert kafka.committed(group, topic) == {0: first.size}
+    src.commit(ends(batches[1:]))
     src.close()  # the reported end is committed on close too
     assert kafka.committed(group, topic) == {0: 10}
 
