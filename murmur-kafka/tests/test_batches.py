@@ -4,6 +4,7 @@ its end offset per partition is committed only once the runtime reports it durab
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 from typing import Any
 
@@ -149,3 +150,43 @@ def test_a_payload_the_runtime_cannot_decode_is_dead_lettered_with_its_original_
     assert headers["x-murmur-error"] == b"json: not JSON at line 1"
     assert headers["x-murmur-source-offset"] == b"1"
     assert src.stats()["dead_letters"] == 1 and src.stats()["poison"] == 1
+
+
+def test_each_batch_checkpoint_mirrors_the_end_of_everything_handed_out(kafka: Kafka) -> None:
+    topic = kafka.topic(2)
+    kafka.produce(topic, [{"n": i} for i in range(10)], partition=lambda i: i % 2)
+    src = kafka.source(topic, group=kafka.group())
+    src.start(None, None)
+    batches = take_batches(src, 10)
+    assert batches[-1].checkpoint == {f"{topic}:0": 5, f"{topic}:1": 5}
+    for earlier, later in itertools.pairwise(batches):  # cumulative: only ever forward
+        assert all(later.checkpoint[k] >= v for k, v in earlier.checkpoint.items())
+
+
+def test_a_restart_resumes_at_the_mirrored_offsets_when_they_are_past_the_committed_ones(kafka: Kafka) -> None:
+    topic, group = kafka.topic(2), kafka.group()
+    kafka.produce(topic, [{"n": i} for i in range(20)], partition=lambda i: i % 2)
+    # What a killed run leaves: its store's last unit mirrored these offsets; the broker commit
+    # that would have followed never happened (p0), or a commit made meanwhile is further (p1).
+    mirror = {f"{topic}:0": 7, f"{topic}:1": 2, "other-topic:0": 99}
+    kafka_commit(kafka, group, topic, {1: 4})
+    again = kafka.source(topic, group=group)
+    again.start(None, mirror)
+    got = [(p, orjson.loads(v)["n"]) for b in take_batches(again, 3 + 6) for p, v in partitions_and_values(b)]
+    assert sorted(n for p, n in got if p == 0) == [14, 16, 18]  # offsets 7..9 of p0 hold n = 14, 16, 18
+    assert sorted(n for p, n in got if p == 1) == [9, 11, 13, 15, 17, 19]  # offsets 4..9 of p1
+
+
+def partitions_and_values(batch: Batch) -> list[tuple[int, bytes]]:
+    messages = batch._messages  # type: ignore[attr-defined]
+    return [(m.partition(), m.value()) for m in messages]
+
+
+def kafka_commit(kafka: Kafka, group: str, topic: str, offsets: dict[int, int]) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": group})
+    try:
+        c.commit(offsets=[TopicPartition(topic, p, off) for p, off in offsets.items()], asynchronous=False)
+    finally:
+        c.close()

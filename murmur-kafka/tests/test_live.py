@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cdc_table import Table
 from conftest import Kafka
 from murmur import Change, Count, Pipeline, Record, StateKey, Sum, Window, bootstrap, document_event_id, live
@@ -193,7 +194,10 @@ def _sqlite_totals(kafka: Kafka, db: Path, name: str, users: list[str]) -> dict[
     return {u: v for u, v in zip(users, values, strict=True) if v}
 
 
-def test_a_worker_killed_at_random_points_and_restarted_gives_exact_totals(kafka: Kafka, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dedup", ["dedup", "none"])
+def test_a_worker_killed_at_random_points_and_restarted_gives_exact_totals(
+    kafka: Kafka, tmp_path: Path, dedup: str
+) -> None:
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
     topic, group, name, db = kafka.topic(3), kafka.group(), "crashes", tmp_path / "state.db"
@@ -209,7 +213,7 @@ def test_a_worker_killed_at_random_points_and_restarted_gives_exact_totals(kafka
 
     producer = threading.Thread(target=produce_slowly)
     producer.start()
-    argv = [sys.executable, str(WORKER), kafka.bootstrap, topic, group, str(db), name]
+    argv = [sys.executable, str(WORKER), kafka.bootstrap, topic, group, str(db), name, dedup]
     progress, kill_times, applied_at_kill = 0, [], []
     started = time.monotonic()
     try:
@@ -235,6 +239,10 @@ def test_a_worker_killed_at_random_points_and_restarted_gives_exact_totals(kafka
     assert sum(0 < n < total for n in applied_at_kill) >= 3, (applied_at_kill, kill_times)
     final = subprocess.run([*argv, "3"], capture_output=True, text=True, timeout=120)
     assert final.returncode == 0, final.stderr[-2000:]
-    assert _sqlite_totals(kafka, db, name, users) == dict(Counter(events)), f"seed {seed}, kills at {kill_times}s"
+    assert _sqlite_totals(kafka, db, name, users) == dict(Counter(events)), (
+        f"{dedup}, seed {seed}, kills at {kill_times}s"
+    )
     assert kafka.committed(group, topic, 3) == kafka.end_offsets(topic, 3), final.stderr[-3000:]
-    print(f"seed {seed}: killed at {kill_times}s with {applied_at_kill} applied; final run: {final.stdout.strip()}")
+    print(
+        f"{dedup}, seed {seed}: killed at {kill_times}s with {applied_at_kill} applied; final: {final.stdout.strip()}"
+    )

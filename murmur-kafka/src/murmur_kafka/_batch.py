@@ -1,14 +1,15 @@
 """One poll as one :class:`murmur.Batch`: the raw payloads for the runtime's one-pass decoding,
-records built only if the pipeline needs them, and the end offset per partition to commit once
-the batch is durable (no per-record acknowledgement)."""
+records built only if the pipeline needs them, the end offset per partition to commit once the
+batch is durable (no per-record acknowledgement), and the offsets mirrored as its checkpoint."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from murmur import Batch, Record
 
+from murmur_kafka._handoff import mirror_of
 from murmur_kafka._message import MessageReader
 from murmur_kafka._offsets import AckKey
 
@@ -31,8 +32,9 @@ class KafkaBatch(Batch):
         reader: MessageReader,
         *,
         payloads: Sequence[bytes | None] | None,
+        checkpoint: Any = None,
     ) -> None:
-        super().__init__(len(messages), end, make=self._build, payloads=payloads)
+        super().__init__(len(messages), end, make=self._build, payloads=payloads, checkpoint=checkpoint)
         self._messages = messages
         self._reader = reader
 
@@ -78,7 +80,13 @@ def make_batch(messages: Sequence[Message], reader: MessageReader, *, payloads: 
         end[key] = int(msg.offset() or 0) + 1  # messages of a partition arrive in offset order
     if not kept:
         return None
+    handed = book.handed
+    for (topic, partition, _gen), offset in end.items():
+        handed[(topic, partition)] = offset
     counts = reader.counts
     counts["records"] += len(kept)
     counts["tombstones"] += values.count(None)  # skipped on either path: nothing to apply or dead-letter
-    return KafkaBatch(kept, end, reader, payloads=values if payloads else None)
+    # The checkpoint mirrors, per partition, the end of everything handed out so far: once this
+    # batch is durable, so is all of that (the runtime reports batches in order), and a store
+    # that keeps it inside the same unit lets a restart resume exactly there.
+    return KafkaBatch(kept, end, reader, payloads=values if payloads else None, checkpoint=mirror_of(handed))

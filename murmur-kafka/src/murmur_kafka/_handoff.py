@@ -14,7 +14,17 @@ from murmur_kafka._config import kafka, kafka_error_text, log, topic_partitions
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, TopicPartition
 
-__all__ = ["OFFSET_INVALID", "TP", "Warn", "capture_position", "check_retention", "fresh_partitions", "resolve_handoff"]
+__all__ = [
+    "OFFSET_INVALID",
+    "TP",
+    "Warn",
+    "capture_position",
+    "check_retention",
+    "mirror_of",
+    "parse_mirror",
+    "resolve_handoff",
+    "start_offsets",
+]
 
 #: (topic, partition)
 TP = tuple[str, int]
@@ -137,23 +147,68 @@ def check_retention(consumer: Consumer, handoff: Mapping[TP, int], *, timeout: f
             )
 
 
-def fresh_partitions(
-    consumer: Consumer, partitions: Sequence[TopicPartition], handoff: Mapping[TP, int], *, timeout: float, warn: Warn
-) -> bool:
-    """Set each newly assigned partition that has a handoff offset and no committed offset to
-    start at the handoff offset; True if any was set (the caller then assigns explicitly)."""
+def start_offsets(
+    consumer: Consumer,
+    partitions: Sequence[TopicPartition],
+    *,
+    handoff: Mapping[TP, int] | None,
+    mirror: Mapping[TP, int] | None,
+    timeout: float,
+    warn: Warn,
+) -> dict[TP, int] | None:
+    """Set where each newly assigned partition starts. Returns None to leave it to librdkafka
+    (committed offset, else ``auto.offset.reset``), else the partitions set to start at a mirrored
+    offset (maybe none; the caller then assigns explicitly, and may commit those offsets: they
+    are applied prefixes).
+
+    ``mirror`` holds offsets the store recorded inside its own units of work (everything before
+    them is applied): a partition starts there when that is past its committed offset, so a crash
+    between a unit and the next broker commit replays nothing. ``handoff`` holds a bootstrap's
+    offsets: a partition with neither a committed offset nor a mirrored one starts there.
+    """
     ck = kafka()
-    wanted = [tp for tp in partitions if (tp.topic, tp.partition) in handoff]
+    wanted = [
+        tp
+        for tp in partitions
+        if (tp.topic, tp.partition) in (mirror or {}) or (tp.topic, tp.partition) in (handoff or {})
+    ]
     if not wanted:
-        return False
+        return None
     try:
         committed = consumer.committed([ck.TopicPartition(tp.topic, tp.partition) for tp in wanted], timeout=timeout)
     except ck.KafkaException as exc:
         # Without committed offsets we keep librdkafka's choice (committed, else earliest): slower, never a skip.
         warn("committed", logging.WARNING, "kafka: cannot read committed offsets on assignment (%s)", exc)
-        return False
-    fresh = {(c.topic, c.partition) for c in committed if c.offset == OFFSET_INVALID and c.error is None}
+        return None
+    known = {(c.topic, c.partition): c.offset for c in committed if c.error is None}
+    chosen: dict[TP, int] = {}
+    mirrored_at: dict[TP, int] = {}
+    for key, offset in known.items():
+        mirrored = (mirror or {}).get(key)
+        if mirrored is not None and mirrored > max(offset, -1):
+            chosen[key] = mirrored_at[key] = mirrored
+        elif offset == OFFSET_INVALID and key in (handoff or {}):
+            chosen[key] = (handoff or {})[key]
     for tp in partitions:
-        if (tp.topic, tp.partition) in fresh:
-            tp.offset = handoff[(tp.topic, tp.partition)]
-    return bool(fresh)
+        key = (tp.topic, tp.partition)
+        if key in chosen:
+            tp.offset = chosen[key]
+    return mirrored_at if chosen else None
+
+
+def parse_mirror(checkpoint: Any, topics: Sequence[str]) -> dict[TP, int]:
+    """The offsets a previous run mirrored into the store (``{"topic:partition": offset}``), for
+    the topics read now; anything else in it is ignored (it only ever speeds a restart up)."""
+    out: dict[TP, int] = {}
+    if not isinstance(checkpoint, Mapping):
+        return out
+    for name, offset in checkpoint.items():
+        topic, _, partition = str(name).rpartition(":")
+        if topic in topics and partition.isdigit() and isinstance(offset, int) and not isinstance(offset, bool):
+            out[(topic, int(partition))] = offset
+    return out
+
+
+def mirror_of(handed: Mapping[TP, int]) -> dict[str, int]:
+    """The checkpoint form of ``handed`` (offset after the last message handed out, per partition)."""
+    return {f"{t}:{p}": off for (t, p), off in handed.items()}

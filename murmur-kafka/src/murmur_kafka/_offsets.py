@@ -46,6 +46,9 @@ class OffsetBook:
         # Batch path: the offset after the newest batch the runtime reported durable, per
         # partition of the current generation (contiguous by the runtime's construction).
         self._durable: dict[TP, int] = {}
+        # Batch path: the offset after the last message handed out per partition (consumer's
+        # thread only), mirrored into each batch's checkpoint.
+        self.handed: dict[TP, int] = {}
         self.counts = dict.fromkeys(("commits", "commit_errors", "rebalances"), 0)
 
     # -- assignment
@@ -86,6 +89,7 @@ class OffsetBook:
                 self._assigned.discard(key)
                 self._committed.pop(key, None)
                 self._durable.pop(key, None)
+                self.handed.pop(key, None)
 
     def assigned(self) -> list[TP]:
         with self._lock:
@@ -136,6 +140,14 @@ class OffsetBook:
                 tp = (topic, partition)
                 if tp in self._assigned and self._gen.get(tp) == gen and offset > self._durable.get(tp, -1):
                     self._durable[tp] = int(offset)
+
+    def applied_from(self, offsets: Mapping[TP, int]) -> None:
+        """Partitions of the current generation that start at ``offsets``, known to be applied
+        before them (offsets mirrored in the store): committable as they are."""
+        with self._lock:
+            for tp, offset in offsets.items():
+                if tp in self._assigned and offset > self._durable.get(tp, -1):
+                    self._durable[tp] = offset
 
     def _applied_locked(self, key: TP) -> int | None:
         upto = self._acks.committable((*key, self._gen.get(key, 0)))

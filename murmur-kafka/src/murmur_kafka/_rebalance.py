@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from murmur_kafka._config import kafka, log
 from murmur_kafka._fetch import Fetcher
-from murmur_kafka._handoff import TP, Warn, fresh_partitions
+from murmur_kafka._handoff import TP, Warn, start_offsets
 from murmur_kafka._lag import LagMeter
 from murmur_kafka._offsets import OffsetBook
 
@@ -22,8 +22,9 @@ __all__ = ["Rebalancer"]
 class Rebalancer:
     """``on_assign``/``on_revoke``/``on_lost`` for ``Consumer.subscribe``.
 
-    ``handoff`` (offsets per partition) is where newly assigned partitions without a committed
-    offset begin; without it librdkafka's ``auto.offset.reset`` decides. ``cooperative`` says
+    ``mirror`` (offsets the store kept inside its units) is where a newly assigned partition
+    begins when that is past its committed offset; ``handoff`` (offsets per partition) is where
+    partitions without either begin; without them librdkafka's ``auto.offset.reset`` decides. ``cooperative`` says
     which assign call the group protocol wants (a wrong guess is corrected on the fly).
     """
 
@@ -44,11 +45,20 @@ class Rebalancer:
         self.timeout = timeout
         self.warn = warn
         self.handoff: Mapping[TP, int] | None = None
+        self.mirror: Mapping[TP, int] | None = None
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.book.assign((tp.topic, tp.partition) for tp in partitions)
-        if self.handoff and fresh_partitions(consumer, partitions, self.handoff, timeout=self.timeout, warn=self.warn):
+        if not (self.handoff or self.mirror):
+            return
+        mirrored = start_offsets(
+            consumer, partitions, handoff=self.handoff, mirror=self.mirror, timeout=self.timeout, warn=self.warn
+        )
+        if mirrored is not None:
             self._assign(consumer, partitions)
+            # A mirrored start is an applied prefix: committed at the next chance, even if no
+            # new message ever arrives on the partition.
+            self.book.applied_from(mirrored)
         # else committed offsets, else auto.offset.reset: librdkafka assigns as usual
 
     def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -30,7 +30,7 @@ from murmur_kafka._batch import make_batch
 from murmur_kafka._config import RateLimitedLog, check_settings, kafka, kafka_error_text, librdkafka_log, make_client
 from murmur_kafka._config import topic_partitions as _topic_partitions
 from murmur_kafka._fetch import Fetcher
-from murmur_kafka._handoff import capture_position, check_retention, resolve_handoff
+from murmur_kafka._handoff import capture_position, check_retention, parse_mirror, resolve_handoff
 from murmur_kafka._lag import LagMeter
 from murmur_kafka._message import KafkaRecord, MessageReader
 from murmur_kafka._offsets import OffsetBook
@@ -184,7 +184,13 @@ class KafkaSource:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, handoff: HandoffToken | None, checkpoint: Any | None) -> None:
-        """Subscribe. ``checkpoint`` is ignored: Kafka keeps the committed offsets (``checkpoint()`` is None)."""
+        """Subscribe.
+
+        ``checkpoint`` is what the runtime kept in the store from batches' checkpoints: the
+        offsets mirrored inside the store's units (``{"topic:partition": offset}``). A partition
+        starts there when that is past its committed offset, so a run killed after a unit and
+        before the broker commit replays nothing (exact without a deduper where the store keeps
+        the checkpoint in the unit). Otherwise committed offsets win, then the handoff."""
         if self._started:
             raise ConfigError("kafka: the source was already started")
         if not self.group:
@@ -200,6 +206,7 @@ class KafkaSource:
         if offsets:
             check_retention(consumer, offsets, timeout=self.timeout, warn=self._warn)
         self._rebalancer.handoff = offsets
+        self._rebalancer.mirror = parse_mirror(checkpoint, self.topics) or None
         rb = self._rebalancer
         consumer.subscribe(self.topics, on_assign=rb.on_assign, on_revoke=rb.on_revoke, on_lost=rb.on_lost)
         self._started = True
@@ -346,7 +353,9 @@ class KafkaSource:
     # ------------------------------------------------------------------ checkpoint / close
 
     def checkpoint(self) -> Any | None:
-        return None  # Kafka keeps the committed offsets
+        # The per-record protocol's checkpoint: Kafka keeps the committed offsets. (On the batch
+        # path each batch carries its mirrored offsets instead.)
+        return None
 
     def close(self) -> None:
         """Commit the acked prefix, leave the group (its revoke callback commits once more), flush
