@@ -51,9 +51,10 @@ class KafkaSource:
     ``start`` decides where partitions *without a committed offset* begin: ``committed`` (the
     default: librdkafka's ``auto.offset.reset``, which Murmur sets to earliest), ``earliest``,
     ``latest``, or ``handoff`` (the offsets a bootstrap recorded with ``capture_position``; a
-    handoff token given to :meth:`start` implies it). Committed offsets always win, so a restart
-    never replays what was committed and never skips what was not. To re-read a topic, use a
-    new ``group``.
+    handoff token given to :meth:`start` implies it). Committed offsets (or offsets mirrored in
+    the store, whichever is further: see :meth:`start`) always win, so a restart never replays
+    what was committed and never skips what was not. To re-read a topic, use a new ``group`` and
+    a new pipeline.
 
     ``dead_letter`` exists only when ``dlq_topic`` is set.
     """
