@@ -186,3 +186,24 @@ def test_a_crashed_bootstrap_resumes_to_exact_totals_without_a_deduper(tmp_path:
     got = store.get_many("sums", [StateKey(k) for k in expected], Sum())
     assert dict(zip(expected, got, strict=True)) == expected
     store.close()
+
+
+@pytest.mark.parametrize(("block_size", "batch_size"), [(40, None), (1 << 20, 3), (7, 2)])
+def test_blocks_end_at_a_newline_and_resuming_after_any_block_end_reads_the_rest(
+    tmp_path: Path, block_size: int, batch_size: int | None
+) -> None:
+    values = [{"n": i, "pad": "y" * (i % 13)} for i in range(40)]
+    path = write_lines(tmp_path / "b.jsonl", values)
+    source = JsonLinesSource(path, block_size=block_size, batch_size=batch_size)
+    batches = list(source.scan_batches(None, None))
+    assert len(batches) > 1
+    assert all(b.block is not None and b.block.endswith(b"\n") for b in batches)
+    if batch_size is not None:
+        assert all(b.size <= batch_size for b in batches)
+    assert [r.value["n"] for b in batches for r in b.records()] == list(range(40))
+    seen = 0
+    for batch in batches:
+        seen += batch.size
+        rest = [r.value["n"] for b in source.scan_batches(None, list(batch.end)) for r in b.records()]
+        assert rest == list(range(seen, 40))
+    assert batches[-1].end == (str(path.resolve()), path.stat().st_size, 40)

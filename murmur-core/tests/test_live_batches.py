@@ -217,3 +217,23 @@ def test_a_per_record_source_keeps_working_through_the_adapter() -> None:
     live.run(Pipeline("n", Count(), key="k"), source, store, until_idle=0.3, flush_interval=0.02)
     assert sum(store.totals("n").values()) == 500
     assert log.committed == {0: 250, 1: 250}
+
+
+def test_a_batch_with_no_records_still_moves_the_position_and_the_checkpoint() -> None:
+    class Quiet(PayloadLog):
+        """One batch of data, then a poll that only moves on (tombstones, a newer resume token)."""
+
+        def poll_batch(self, max_records: int, timeout: float) -> Batch | None:
+            if not self.partitions[0] or self.next[0] >= 3:
+                return None
+            if self.next[0] == 2:
+                self.next[0] = 3
+                return Batch(1, {0: 3}, records=[], payloads=[None], checkpoint={"token": "t3"})
+            return super().poll_batch(2, timeout)
+
+    source = Quiet([[b'{"k":"a","v":1}', b'{"k":"a","v":2}']], checkpoints=False)
+    store = MemoryStore()
+    live.run(SUM, source, store, until_idle=0.2, flush_interval=0.01)
+    assert store.totals("sum") == {"a": 3}
+    assert source.committed == {0: 3}
+    assert store.read_meta("sum", "live/payload-log")["position"] == {"token": "t3"}

@@ -221,3 +221,31 @@ def test_many_batches_of_native_upserts_add_up(db: Path) -> None:
         store.merge(Unit("p", m, {StateKey(f"k{i}"): 1 for i in range(1000)}))
     assert store.get_many("p", [StateKey("k0"), StateKey("k999")], m) == [20, 20]
     store.close()
+
+
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        [2**62, 2**62],
+        [2**62 - 1, 2**62 - 1, 2**62, 1],
+        [-(2**62), -(2**62), -1],
+        [10**30, 1, -(10**30)],
+        [2**63 - 1, 1],
+    ],
+)
+def test_integer_sums_stay_exact_across_the_64_bit_boundary(tmp_path: Path, deltas: list[int]) -> None:
+    store = SqliteStore(tmp_path / "state.db")
+    for delta in deltas:
+        store.merge(Unit("p", Sum(), writes={StateKey("k"): delta}))
+    (got,) = store.get_many("p", [StateKey("k")], Sum())
+    assert got == sum(deltas) and type(got) is int
+    store.close()
+
+
+def test_a_float_sum_beyond_the_float_range_is_refused_loudly_not_stored_as_infinity(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.db")
+    store.merge(Unit("p", Sum(), writes={StateKey("k"): 1.5e308}))
+    with pytest.raises(StoreError, match="beyond the float range"):
+        store.merge(Unit("p", Sum(), writes={StateKey("k"): 1.5e308}))
+    assert store.get_many("p", [StateKey("k")], Sum()) == [1.5e308]
+    store.close()

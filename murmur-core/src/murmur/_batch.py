@@ -29,18 +29,22 @@ implements only the per-record protocol keeps working: :func:`snapshot_batches` 
 - ``batch.end`` is a ``Mapping`` from an opaque hashable *partition* (Kafka: ``(topic,
   partition, assignment generation)``) to the position to commit once the batch is durable
   (Kafka: last offset + 1). Partitions absent from a batch are simply not in its ``end``.
-- ``commit(positions)``: the runtime calls it once per committed unit of work, with
-  ``positions`` = for each partition, the ``end`` of the latest batch such that it and every
-  batch polled before it are durably applied (contiguous by construction: the runtime never
-  reports a batch while an earlier one is in flight). Positions only move forward per
-  partition. It may be called from a runtime thread other than the one that polls; a source
-  whose client is not thread-safe records the positions and commits them on its next
-  ``poll_batch`` or at ``close()``. Positions of a partition the source no longer owns
+- ``commit(positions)``: the runtime calls it when committed units of work made more batches
+  durable, at most once per unit, with ``positions`` = for each partition that advanced, the
+  ``end`` of the newest batch such that it and every batch polled before it are durably applied
+  (contiguous by construction: the runtime never reports a batch while an earlier one is in
+  flight, however its lanes interleave). Positions only move forward per partition. A batch
+  whose documents were all dead letters or tombstones is reported like any other (dead letters
+  are durable before ``commit`` names them). It may be called from a runtime thread other
+  than the one that polls; a source whose client is not thread-safe records the positions and
+  commits them on its next ``poll_batch`` or at ``close()``. Positions of a partition the source no longer owns
   (revoked, reassigned: a new generation) must be ignored. Nothing is acked per record.
 - ``batch.checkpoint`` (optional, JSON): for a source that does not commit on its own (a change
-  stream), where to resume once this batch and all before it are durable. The runtime writes
-  the latest such checkpoint *inside* the unit of work (meta ``live/<source name>``), exactly
-  like a bootstrap segment checkpoint, and passes it back to ``start(handoff, checkpoint)``.
+  stream), or that mirrors its offsets in the store, where to resume once this batch and all
+  before it are durable. The runtime writes the latest such checkpoint *inside* the unit of work
+  (meta ``live/<source name>``), exactly like a bootstrap segment checkpoint, when one lane
+  writes (a single-writer store such as SQLite); with several lanes, as soon as it is durable.
+  It passes it back to ``start(handoff, checkpoint)`` after a restart.
 - Optional, as in ``LiveSource``: ``dead_letter(record, error, kind)`` and ``stats()``.
 
 The ``Batch``
@@ -57,8 +61,11 @@ field-path pipeline skip records entirely (see ``murmur._decode``):
 
 Set them only when each document *is* the record's value, as the pipeline reads it. For a
 document that fails to decode, ``poison(index, reason)`` returns the ``Record`` that stands for
-it in the dead-letter path (its event id names where it came from, e.g. ``file:line``); ``index``
-is the 0-based line of ``block`` (blank lines counted) or the index into ``payloads``.
+it in the dead-letter path (its event id names where it came from, e.g. ``file:line``; a
+subclass overrides it, as ``murmur.adapters.jsonl.LinesBatch`` does); ``index`` is the 0-based
+line of ``block`` (blank lines counted) or the index into ``payloads``. A Kafka poll would be
+``Batch(len(msgs), {(topic, partition, generation): last offset + 1, ...}, make=decode_records,
+payloads=[m.value() for m in msgs])`` (``payloads`` only with a plain JSON decoder).
 """
 
 from __future__ import annotations

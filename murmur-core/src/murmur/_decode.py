@@ -1,19 +1,22 @@
 """Block decoding: a field-path pipeline reads a whole batch in one call, without records.
 
-A :class:`FieldPlan` is what a pipeline whose key and value are plain field paths (what the
-CLI builds: ``--key user --value amount --monoid sum``) needs from a JSON document: msgspec
-decodes a batch's ``block`` (or each of its ``payloads``) straight into a struct of just
-those fields, typed (key ``str | int | float``, value ``int | float``; integers exact at any
-size, booleans, ``NaN`` and out-of-range numbers refused), and a generated loop folds the
-rows into a plain dict of deltas per rendered key.
+A :class:`FieldPlan` is what a pipeline whose keys and value are plain field paths (what the
+CLI builds: ``--key user`` or ``--keys a,b``, templates such as ``country:{country}``, constants
+``=all``; ``--value amount``; ``--monoid sum|count|min|max``) needs from a JSON document:
+msgspec decodes a batch's ``block`` (or each of its ``payloads``) straight into a struct of just
+those fields, typed (key fields ``str | int | float``, value ``int | float``; integers exact at
+any size, booleans, ``NaN`` and out-of-range numbers refused), and a loop generated for the
+pipeline folds the rows into a plain dict of deltas per rendered key.
 
 Where the typed decode refuses a block, the block is redone line by line, and a line the
 typed decode refuses is handed to the general path (``Pipeline.extract`` over the untyped
 document), which either accepts it (a string for ``min``, say) or says why not — so a bad
 line's dead-letter reason is the same on both paths, and good lines of the block still count.
 
-Pipelines with callables, templates, several keys, windows, event times or a ``decode`` step,
-changelog mode, and runs with a deduper (claims per event id) take the general path.
+Pipelines with callables, list indexes in paths, windows, event times or a ``decode`` step,
+other monoids, changelog mode, and runs with a deduper (claims per event id) take the general
+path. One difference is intended: a field the pipeline does not read is not decoded, so a
+number beyond the float range there does not make the document a dead letter.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ __all__ = ["FieldPlan", "Folded"]
 #: Monoid kinds with a generated fold; ``add`` for groups, ``lt``/``gt`` for the extremes.
 _FOLDS = {"sum": "add", "count": "count", "min": "lt", "max": "gt"}
 _PLAIN = re.compile(r"[^.{}=]+(\.[^.{}=]+)*")
+_TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")  # as Pipeline's templates
+_Path = tuple[str, ...]
+#: A key as parts: ``(literal text, None)`` or ``("", field path)``.
+_KeySpec = list[tuple[str, _Path | None]]
 _UNTYPED = msgspec.json.Decoder()
 _KEY_TYPE = str | int | float
 _NUMBER = int | float
@@ -46,17 +53,17 @@ Folded = tuple[int, list[Bad]]
 class FieldPlan:
     """The typed decoder and fold loop of one field-path pipeline (see the module docstring)."""
 
-    def __init__(self, pipeline: Pipeline, key: list[str], value: list[str] | None, kind: str) -> None:
+    def __init__(self, pipeline: Pipeline, keys: list[_KeySpec], value: _Path | None, kind: str) -> None:
         assert pipeline.monoid is not None
         self.pipeline = pipeline
         self.kind = kind
         self.combine = pipeline.monoid.combine
-        fields: dict[tuple[str, ...], Any] = {tuple(key): _KEY_TYPE}
+        fields: dict[_Path, Any] = {path: _KEY_TYPE for spec in keys for part, path in spec if path}
         if value is not None:
-            fields[tuple(value)] = _NUMBER
+            fields[value] = _NUMBER
         row, getters = _struct(fields)
         self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(row)
-        self._fold_rows = _fold_loop(_FOLDS[kind], getters[tuple(key)], getters.get(tuple(value or ())))
+        self._fold_rows = _fold_loop(_FOLDS[kind], keys, getters, getters.get(value) if value else None)
 
     @classmethod
     def of(cls, pipeline: Pipeline, mode: Mode) -> FieldPlan | None:
@@ -64,18 +71,25 @@ class FieldPlan:
         monoid = pipeline.monoid
         if monoid is None or monoid.kind not in _FOLDS or mode != "append":
             return None
-        if pipeline.window or pipeline.event_time or pipeline.decode or not isinstance(pipeline.key, str):
+        if pipeline.window or pipeline.event_time or pipeline.decode:
             return None
-        if not _PLAIN.fullmatch(pipeline.key) or any(p.isdigit() for p in pipeline.key.split(".")):
-            return None
-        value: list[str] | None = None
+        specs = [pipeline.key] if pipeline.key is not None else pipeline.keys
+        if not isinstance(specs, (list, tuple)) or not specs or not all(isinstance(k, str) for k in specs):
+            return None  # callables
+        keys: list[_KeySpec] = []
+        for text in specs:
+            spec = _key_spec(str(text))
+            if spec is None:
+                return None
+            keys.append(spec)
+        value: _Path | None = None
         if monoid.kind != "count":
-            if not isinstance(pipeline.value, str) or not _PLAIN.fullmatch(pipeline.value):
+            value = _path(pipeline.value) if isinstance(pipeline.value, str) else None
+            if value is None:
                 return None
-            value = pipeline.value.split(".")
-            if any(p.isdigit() for p in value):
-                return None
-        return cls(pipeline, pipeline.key.split("."), value, monoid.kind)
+            if any(path == value for spec in keys for _, path in spec):
+                return None  # one field as key and value: the general path sorts out its types
+        return cls(pipeline, keys, value, monoid.kind)
 
     def fold(self, batch: Batch, writes: dict[str, Any]) -> Folded:
         """Fold ``batch`` into ``writes`` (rendered key ⇒ delta); return (records, bad ones)."""
@@ -153,7 +167,7 @@ class FieldPlan:
         return None
 
 
-def _struct(fields: dict[tuple[str, ...], Any]) -> tuple[type, dict[tuple[str, ...], str]]:
+def _struct(fields: dict[_Path, Any]) -> tuple[type, dict[_Path, str]]:
     """A msgspec struct type holding ``fields`` (paths ⇒ types), and each path's attribute chain.
 
     Attributes are ``f0, f1…`` renamed to the JSON names, so any field name works.
@@ -183,26 +197,65 @@ def _struct(fields: dict[tuple[str, ...], Any]) -> tuple[type, dict[tuple[str, .
     return build(tree, (), "r"), getters
 
 
-def _fold_loop(how: str, key: str, value: str | None) -> Callable[[list[Any], dict[str, Any]], None]:
+def _path(text: str) -> _Path | None:
+    """A plain dotted field path (no list indexes, templates or constants), split; else ``None``."""
+    if not _PLAIN.fullmatch(text):
+        return None
+    parts = tuple(text.split("."))
+    return None if any(p.isdigit() for p in parts) else parts
+
+
+def _key_spec(spec: str) -> _KeySpec | None:
+    """A key spec as parts ``(literal, None)`` / ``("", field path)``: a field, ``=constant`` or template."""
+    if spec.startswith("="):
+        return [(spec[1:], None)]
+    if "{" not in spec and "}" not in spec:
+        path = _path(spec)
+        return None if path is None else [("", path)]
+    parts: _KeySpec = []
+    pos = 0
+    for match in _TEMPLATE_FIELD.finditer(spec):
+        path = _path(match.group(1).strip())
+        if path is None:
+            return None
+        if match.start() > pos:
+            parts.append((spec[pos : match.start()], None))
+        parts.append(("", path))
+        pos = match.end()
+    if pos < len(spec):
+        parts.append((spec[pos:], None))
+    literal = "".join(text for text, path in parts if path is None)
+    return None if "{" in literal or "}" in literal else parts
+
+
+def _fold_loop(
+    how: str, keys: list[_KeySpec], getters: dict[_Path, str], value: str | None
+) -> Callable[[list[Any], dict[str, Any]], None]:
     """A loop specialised to one pipeline: no per-row calls but the dict's own.
 
-    Keys render as the general path renders them (``str()`` of a number); ints stay ints.
+    Keys render as the general path renders them (a string as is, ``str()`` of a number; a
+    template's fields in place); several keys of one record count once each.
     """
+    lines: list[str] = []
+    names: dict[_Path, str] = {}
+    for spec in keys:  # each field read once per row, rendered as text
+        for _, path in spec:
+            if path is not None and path not in names:
+                name = names[path] = f"x{len(names)}"
+                lines += [f"{name} = {getters[path]}", f"if type({name}) is not str:", f"    {name} = str({name})"]
+    exprs = [" + ".join(repr(text) if path is None else names[path] for text, path in spec) for spec in keys]
     step = {
-        "count": "writes[k] = get(k, 0) + 1",
-        "add": f"writes[k] = get(k, 0) + {value}",
-        "lt": f"v = {value}\n        c = get(k)\n        if c is None or v < c:\n            writes[k] = v",
-        "gt": f"v = {value}\n        c = get(k)\n        if c is None or v > c:\n            writes[k] = v",
+        "count": ["writes[k] = get(k, 0) + 1"],
+        "add": [f"writes[k] = get(k, 0) + {value}"],
+        "lt": [f"v = {value}", "c = get(k)", "if c is None or v < c:", "    writes[k] = v"],
+        "gt": [f"v = {value}", "c = get(k)", "if c is None or v > c:", "    writes[k] = v"],
     }[how]
-    source = (
-        "def fold(rows, writes):\n"
-        "    get = writes.get\n"
-        "    for r in rows:\n"
-        f"        k = {key}\n"
-        "        if type(k) is not str:\n"
-        "            k = str(k)\n"
-        f"        {step}\n"
-    )
+    if len(exprs) == 1:
+        lines += [f"k = {exprs[0]}", *step]
+    else:
+        lines += [f"for k in dict.fromkeys(({', '.join(exprs)},)):", *("    " + line for line in step)]
+    body = "".join(f"        {line}\n" for line in lines)
+    source = f"def fold(rows, writes):\n    get = writes.get\n    for r in rows:\n{body}"
     scope: dict[str, Any] = {}
     exec(compile(source, "<murmur field plan>", "exec"), scope)
     fold: Callable[[list[Any], dict[str, Any]], None] = scope["fold"]

@@ -169,13 +169,6 @@ class Pipeline:
 
         return replace(self, mode=mode)
 
-    @property
-    def plain_fields(self) -> tuple[str, str | None] | None:
-        """``(key field, value field)`` (value ``None`` for a count) when this pipeline is one
-        top-level key field and one top-level number field of a sum or count, all time, with no
-        decode: the apply layer then reads them from dicts directly. ``None`` otherwise."""
-        return self._compiled.fields
-
     def extract(self, value: Any, event_time: dt.datetime | None) -> tuple[tuple[StateKey, ...], Any]:
         """The state keys a value touches and the monoid element it adds.
 
@@ -244,15 +237,6 @@ class _Compiled:
         simple = p.key is not None and p.window is None and p.event_time is None and p.decode is None
         if simple:
             self.extract = self._single_key(key_getter(p.key))  # type: ignore[method-assign, arg-type]
-        #: (key field, value field or None for a count) when both are plain top-level fields of an
-        #: additive pipeline: the batch fast path in the apply layer reads them from dicts directly.
-        self.fields: tuple[str, str | None] | None = None
-        plain = re.compile(r"[^.{}=]+")
-        if simple and isinstance(p.key, str) and plain.fullmatch(p.key) and p.monoid.kind in ("sum", "count"):
-            if p.monoid.kind == "count":
-                self.fields = (p.key, None)
-            elif isinstance(p.value, str) and plain.fullmatch(p.value):
-                self.fields = (p.key, p.value)
 
     def _single_key(self, key_of: Callable[[Any], str | None]) -> Callable[..., tuple[tuple[StateKey, ...], Any]]:
         """The common shape (one key, all time): no per-record tuple building; StateKeys are reused."""

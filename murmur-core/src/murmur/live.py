@@ -130,7 +130,7 @@ def run(
 
         def keepalive() -> None:
             got = src.poll_batch(0, 0.0)
-            if got is not None and got.size:
+            if got is not None:
                 held.append(got)
 
         while not stop.is_set() and not fatal.is_set():
@@ -148,8 +148,10 @@ def run(
                 backoff = min(backoff * 2, retry_backoff[1])
                 continue
             now = clock()
-            if batch is not None and batch.size:
-                last_record = now
+            if batch is not None and (batch.size or batch.end or batch.checkpoint is not None):
+                # (a batch of only tombstones, or only a new resume token, still moves the position)
+                if batch.size:
+                    last_record = now
                 seq += 1
                 parts = _route(applier, plan, batch, count)
                 durable.polled(seq, len(parts), batch.end, batch.checkpoint)

@@ -40,7 +40,7 @@ def test_json_summary_is_one_object_on_stdout(cli: Invoke, orders: Path) -> None
     assert summary["source"] == {
         "adapter": "jsonl",
         "kind": "source",
-        "options": {"path": "orders.jsonl", "batch_size": 0, "block_size": 4194304},
+        "options": {"path": "orders.jsonl", "batch_size": 0, "block_size": 2097152},
     }
     assert summary["store"]["adapter"] == "sqlite"
     assert summary["dead_letters_file"] is None

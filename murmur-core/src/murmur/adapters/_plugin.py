@@ -71,7 +71,7 @@ def murmur_register(register: Callable[[AdapterSpec], None]) -> None:
                     "path", "path", None, "file, glob (logs/*.jsonl.gz) or - for stdin", required=True, must_exist=False
                 ),
                 Option("batch_size", "int", 0, "at most this many lines per batch (0: whole blocks)"),
-                Option("block_size", "int", 4 << 20, "bytes read per block, cut at a newline"),
+                Option("block_size", "int", 2 << 20, "bytes read per block, cut at a newline"),
             ),
             guarantees=("resumable", "splittable across files", "malformed lines dead-lettered"),
         )

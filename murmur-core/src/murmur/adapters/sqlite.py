@@ -3,7 +3,9 @@
 - WAL journal; every ``merge(unit)`` is one ``BEGIN IMMEDIATE`` transaction holding the state
   writes, contributions, claims and checkpoint, so claim+apply is atomic (``transactional``).
 - Integer and float sums/counts use SQLite's own arithmetic (an upsert ``v = v + excluded.v``)
-  while the stored value stays below 2**62; beyond that, for Decimals and for every other
+  while the stored value stays within ±2**62 (floats ±1e307); beyond that (integers of any size
+  stay exact, as ``monoid.encode`` bytes; a float sum that overflows is a ``StoreError``, never
+  stored as infinity), for Decimals and for every other
   monoid the value is read, combined and written back as ``monoid.encode`` bytes, inside the
   same transaction.
 - Windowed keys carry an expiry (epoch seconds): expired keys read as missing, merge as new,
@@ -47,15 +49,18 @@ CREATE TABLE IF NOT EXISTS murmur_meta (
 CREATE TABLE IF NOT EXISTS murmur_claims (
     event_id TEXT PRIMARY KEY, committed INTEGER NOT NULL, lease_until REAL) WITHOUT ROWID;
 """
-# Natively added values stay within ±2**62, so adding a delta of at most 2**62 cannot overflow.
+# Natively added values stay strictly within ±2**62, and so do deltas: their sum fits in int64;
+# floats within ±1e307, so their sum stays finite. Beyond, Python adds (ints exactly, at any size).
 _NATIVE_LIMIT = 1 << 62
+_FLOAT_LIMIT = 1e307
 _ADD = """
 INSERT INTO murmur_state (pipeline, entity, bucket, v, expires) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (pipeline, entity, bucket) DO UPDATE SET
     v = CASE WHEN expires IS NOT NULL AND expires <= ? THEN excluded.v ELSE v + excluded.v END,
     expires = CASE WHEN expires IS NOT NULL AND expires <= ? THEN excluded.expires
                    ELSE coalesce(excluded.expires, expires) END
-WHERE typeof(v) = 'real' OR (typeof(v) = 'integer' AND v BETWEEN -4611686018427387904 AND 4611686018427387904)
+WHERE (typeof(v) = 'real' AND abs(v) <= 1e307)
+   OR (typeof(v) = 'integer' AND v BETWEEN -4611686018427387903 AND 4611686018427387903)
 """
 _PUT = "INSERT OR REPLACE INTO murmur_state (pipeline, entity, bucket, v, expires) VALUES (?, ?, ?, ?, ?)"
 _GET = "SELECT v, expires FROM murmur_state WHERE pipeline = ? AND entity = ? AND bucket = ?"
@@ -257,6 +262,11 @@ class SqliteStore:
                 state = m.combine(_decode(m, row[0], key), delta)
                 if expires is None:
                     expires = row[1]
+            if type(state) is float and not math.isfinite(state):
+                raise StoreError(
+                    f"sqlite {self.db.path}: key {key.entity!r}: the {m.spec} is {state}, beyond the float range "
+                    "(±1.8e308); it cannot be kept exactly"
+                )
             rows_out.append((p, key.entity, key.bucket, _encode(m, state), expires))
         conn.executemany(_PUT, rows_out)
 
@@ -327,8 +337,8 @@ class SqliteStore:
 def _native(delta: Any) -> bool:
     """Whether SQLite adds this delta exactly as Python would."""
     if type(delta) is int:
-        return -_NATIVE_LIMIT <= delta <= _NATIVE_LIMIT
-    return type(delta) is float and math.isfinite(delta)
+        return -_NATIVE_LIMIT < delta < _NATIVE_LIMIT  # strictly: 2**62 + 2**62 would overflow int64
+    return type(delta) is float and -_FLOAT_LIMIT <= delta <= _FLOAT_LIMIT
 
 
 def _encode(monoid: Monoid[Any], state: Any) -> Any:
