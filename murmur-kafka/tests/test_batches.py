@@ -98,6 +98,30 @@ def test_a_batch_reported_after_its_partition_was_revoked_is_not_committed(kafka
     assert {p for p, off in kafka.committed(group, topic, 2).items() if off == 10} == owned
 
 
+def test_a_late_batch_of_a_partition_that_came_back_counts_past_where_the_new_generation_began(
+    kafka: Kafka,
+) -> None:
+    topic, group = kafka.topic(1), kafka.group()
+    kafka.produce(topic, [{"n": i} for i in range(10)])
+    a = kafka.source(topic, group=group, commit_interval="1h")
+    a.start(None, None)
+    early = take_batches(a, 10)  # applied by a, but reported only after the rebalances below
+    a.commit({key: 2 for key in ends(early)})  # 0..1 reported in time
+    assert a.commit() and kafka.committed(group, topic) == {0: 2}
+    # Another member joins and leaves: the partition comes back to a in a new generation, which
+    # starts at the committed offset 2.
+    c = kafka.source(topic, group=group, commit_interval="1h")
+    start_while(c, lambda: a.poll_batch(0, 0.05))
+    wait_for(lambda: c.poll_batch(0, 0.05) is None and c.stats()["rebalances"] >= 1, 30)
+    c.close()
+    wait_for(lambda: a.poll_batch(0, 0.05) is None and a.stats()["assigned"] == 1 and a.stats()["rebalances"] >= 3, 30)
+    again = take_batches(a, 8)  # redelivered from the committed offset 2
+    assert max(ends(again).values()) == 10
+    a.commit(ends(early))  # late, of an older generation, past 2: an applied prefix, committed
+    assert a.commit()
+    assert kafka.committed(group, topic) == {0: 10}
+
+
 def test_the_keep_alive_poll_takes_nothing_and_loses_nothing(kafka: Kafka) -> None:
     topic, group = kafka.topic(1), kafka.group()
     kafka.produce(topic, [{"n": i} for i in range(10)])
@@ -112,11 +136,12 @@ def test_the_keep_alive_poll_takes_nothing_and_loses_nothing(kafka: Kafka) -> No
     assert values == list(range(20))
 
 
-def test_decoders_with_field_paths_hand_over_records_not_payloads(kafka: Kafka) -> None:
+def test_decoders_with_field_paths_hand_over_records_acked_one_by_one(kafka: Kafka) -> None:
     topic = kafka.topic(1)
     stamp = dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
     kafka.produce(topic, [{"id": "e-1"}, {"id": None}, b"{bad", None], timestamps=[int(stamp.timestamp() * 1000)] * 4)
-    src = kafka.source(topic, group=kafka.group(), event_id="id")
+    group = kafka.group()
+    src = kafka.source(topic, group=group, event_id="id")
     src.start(None, None)
     batches = take_batches(src, 4)
     assert all(b.payloads is None for b in batches)
@@ -124,9 +149,16 @@ def test_decoders_with_field_paths_hand_over_records_not_payloads(kafka: Kafka) 
     assert [r.event_id for r in records] == ["e-1", f"{topic}:0:1", f"{topic}:0:2"]
     assert isinstance(records[2].value, Poison)
     assert all(r.event_time == stamp for r in records)
-    assert all(r.on_ack is None for r in records)  # no per-record acknowledgement on the batch path
     stats = src.stats()
-    assert (stats["event_id_fallback"], stats["poison"], stats["tombstones"]) == (1, 1, 1)
+    assert (stats["event_id_fallback"], stats["poison"], stats["tombstones"], stats["records"]) == (1, 1, 1, 4)
+    # These records are acknowledged one by one (the batch has no ends to report): the acked
+    # prefix is committed, the tombstone included.
+    assert all(b.end is None for b in batches)
+    records[0].ack()
+    assert src.commit() and kafka.committed(group, topic) == {0: 1}
+    for r in records[1:]:
+        r.ack()
+    assert src.commit() and kafka.committed(group, topic) == {0: 4}
 
 
 def test_a_payload_the_runtime_cannot_decode_is_dead_lettered_with_its_original_message(kafka: Kafka) -> None:

@@ -68,8 +68,16 @@ class MessageReader:
         akey = self.book.track(topic, partition, offset)
         if akey is None:
             return None  # taken just before its partition was revoked: the new owner reads it
+        return self._acked(msg, akey, offset)
+
+    def read_at(self, msg: Message, key: tuple[str, int, int], offset: int) -> KafkaRecord | None:
+        """As :meth:`read`, for a message whose ownership ``key`` the caller already knows."""
+        self.book.track(key[0], key[1], offset)
+        return self._acked(msg, key, offset)
+
+    def _acked(self, msg: Message, akey: tuple[str, int, int], offset: int) -> KafkaRecord | None:
         self.counts["records"] += 1
-        record = self.decode(msg, topic, partition, offset)
+        record = self.decode(msg, akey[0], akey[1], offset)
         if record is None:
             self.book.ack(akey, offset)  # nothing to apply, nothing to dead-letter
         else:

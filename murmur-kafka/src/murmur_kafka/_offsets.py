@@ -49,6 +49,9 @@ class OffsetBook:
         # Batch path: the offset after the last message handed out per partition (consumer's
         # thread only), mirrored into each batch's checkpoint.
         self.handed: dict[TP, int] = {}
+        # Batch path: the offset of the first message handed out in the current generation
+        # (where the group's committed offset put us when the partition was assigned).
+        self.first: dict[TP, int] = {}
         self.counts = dict.fromkeys(("commits", "commit_errors", "rebalances"), 0)
 
     # -- assignment
@@ -90,6 +93,7 @@ class OffsetBook:
                 self._committed.pop(key, None)
                 self._durable.pop(key, None)
                 self.handed.pop(key, None)
+                self.first.pop(key, None)
 
     def assigned(self) -> list[TP]:
         with self._lock:
@@ -129,8 +133,14 @@ class OffsetBook:
     def durable(self, positions: Mapping[Any, Any]) -> None:
         """The runtime's report (batch path): for each ``(topic, partition, generation)``, the
         offset after the newest batch that is durably applied with everything before it.
-        Positions of an earlier generation (the partition was revoked meanwhile) are ignored:
-        their records are delivered again to whoever owns the partition now."""
+
+        A position of an earlier generation (the partition was revoked meanwhile) counts only if
+        the partition is ours again and the position is past the first offset handed out in the
+        current generation: that is where the group's committed offset stood when it came back,
+        so committing the position skips nothing unapplied and moves no one's commit backwards.
+        Otherwise it is ignored, and the records are delivered again to whoever owns the partition.
+        (Without this, a group that rebalances more often than units commit would redo the same
+        work over and over.)"""
         with self._lock:
             for key, offset in positions.items():
                 try:
@@ -138,7 +148,9 @@ class OffsetBook:
                 except (TypeError, ValueError):
                     continue  # not a position this source handed out
                 tp = (topic, partition)
-                if tp in self._assigned and self._gen.get(tp) == gen and offset > self._durable.get(tp, -1):
+                if tp not in self._assigned or offset <= self._durable.get(tp, -1):
+                    continue
+                if self._gen.get(tp) == gen or (tp in self.first and offset > self.first[tp]):
                     self._durable[tp] = int(offset)
 
     def applied_from(self, offsets: Mapping[TP, int]) -> None:
