@@ -114,5 +114,5 @@ def build(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with their baselines (quick by default; `nox -s bench -- --full`)."""
-    session.install(*_everything(), "orjson", "bytewax==0.21.1", "py-spy")
+    session.install(*_everything(), "orjson", "bytewax==0.21.1", "duckdb", "py-spy")
     session.run("python", "-m", "benchmarks", *session.posargs)

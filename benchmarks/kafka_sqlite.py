@@ -6,6 +6,13 @@ test broker (librdkafka's mock cluster), every variant reading the same messages
   count (group join included, as for the others).
 - limit: a raw confluent-kafka consumer (fresh group, ``consume(500)``) touching every message.
 - info: the same consumer parsing each message with orjson and counting in a dict.
+- naive: the hand-written at-least-once script murmur replaces: ``consume(500)``, decode with
+  orjson, fold counts in a dict, and once a second (from the first message folded since the last
+  flush, as murmur's lanes do) upsert the dict into SQLite (one transaction) and then commit the
+  consumed offsets synchronously; timed to the flush that completes the count.
+- info: murmur with ``flush_interval=0.05``: at these sizes every message is polled and folded
+  well within the default 1 s interval, so the default row's time is mostly the wait for its
+  merge; this row shows the throughput without that wait.
 - peer: Bytewax 0.21 (``KafkaSource(tail=False)``, ``reduce_final``), its final counts written to
   SQLite in one transaction; ``run_main`` timed whole (its start-up included).
 """
@@ -38,7 +45,7 @@ PARTITIONS = 4
 STALL = 30.0
 
 
-def murmur(brokers: str, topic: str, n: int, workdir: str) -> dict[str, Any]:
+def murmur(brokers: str, topic: str, n: int, workdir: str, flush_interval: float = 1.0) -> dict[str, Any]:
     from murmur import Count, Pipeline, live
     from murmur_kafka import JsonDecoder, KafkaSource
 
@@ -46,7 +53,8 @@ def murmur(brokers: str, topic: str, n: int, workdir: str) -> dict[str, Any]:
     store = CountingSqliteStore(str(Path(tempfile.mkdtemp(dir=workdir)) / "state.db"), until=n, stop=stop)
     source = KafkaSource(brokers=brokers, topic=topic, decoder=JsonDecoder(), group=f"bench-{uuid.uuid4().hex}")
     started = time.perf_counter()
-    live.run(Pipeline("bench", Count(), key="user"), source, store, stop=stop, until_idle=STALL)
+    pipeline = Pipeline("bench", Count(), key="user")
+    live.run(pipeline, source, store, stop=stop, until_idle=STALL, flush_interval=flush_interval)
     assert store.done_at is not None, "live.run ended before applying every message"
     total, keys = store.total("bench")
     assert (total, keys) == (n, min(n, KEYS)), (total, keys)
@@ -91,6 +99,54 @@ def parse_count(brokers: str, topic: str, n: int) -> dict[str, Any]:
     seconds = _consume(brokers, topic, n, lambda raw: counts.update((loads(raw)["user"],)))
     assert sum(counts.values()) == n
     return {"seconds": seconds, "records": n}
+
+
+def script(brokers: str, topic: str, n: int, workdir: str) -> dict[str, Any]:
+    from confluent_kafka import Consumer
+
+    conn = sqlite3.connect(str(Path(tempfile.mkdtemp(dir=workdir)) / "state.db"))
+    conn.execute("CREATE TABLE totals (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")
+    upsert = "INSERT INTO totals (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = v + excluded.v"
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    loads = orjson.loads
+    started = time.perf_counter()
+    consumer.subscribe([topic])
+    pending: dict[str, int] = {}
+    seen, durable, last, writes = 0, 0, started, 0
+    first: float | None = None
+    # Like murmur (which does not know n either), it flushes on its timer only: timed to the
+    # flush that makes the count complete.
+    while durable < n:
+        for msg in consumer.consume(500, 0.2):
+            if msg.error() is None:
+                user = loads(msg.value())["user"]
+                pending[user] = pending.get(user, 0) + 1
+                seen += 1
+                last = time.perf_counter()
+                if first is None:
+                    first = last
+        now = time.perf_counter()
+        if pending and first is not None and now - first >= 1.0:
+            with conn:  # at least once: the counts are durable before their offsets are committed
+                conn.executemany(upsert, pending.items())
+            consumer.commit(asynchronous=False)
+            writes += len(pending)
+            pending.clear()
+            durable, first = seen, None
+        if now - last > STALL:
+            raise RuntimeError(f"stalled after {seen} of {n} messages")
+    seconds = time.perf_counter() - started
+    consumer.close()
+    assert conn.execute("SELECT sum(v), count(*) FROM totals").fetchone() == (n, min(n, KEYS))
+    conn.close()
+    return {"seconds": seconds, "records": n, "writes": writes}
 
 
 def bytewax(brokers: str, topic: str, n: int, workdir: str) -> dict[str, Any]:
@@ -155,15 +211,27 @@ def setup(ctx: Context) -> Iterator[Plan]:
         kwargs = {"brokers": broker.bootstrap, "topic": topic, "n": n}
         variants = [
             Variant("murmur live", "murmur", f"{__name__}:murmur", {**kwargs, "workdir": str(ctx.workdir)}),
+            Variant(
+                "murmur live, flush 0.05 s",
+                "info",
+                f"{__name__}:murmur",
+                {**kwargs, "workdir": str(ctx.workdir), "flush_interval": 0.05},
+            ),
             Variant("raw consume", "limit", f"{__name__}:limit", kwargs),
             Variant("raw consume + orjson count", "info", f"{__name__}:parse_count", kwargs),
+            Variant(
+                "script: fold, upsert+commit 1/s",
+                "naive",
+                f"{__name__}:script",
+                {**kwargs, "workdir": str(ctx.workdir)},
+            ),
         ]
-        targets = [Target("murmur live", "ratio_limit", ">=", 0.7)]
+        targets = [Target("murmur live", "ratio_limit", ">=", 0.7), Target("murmur live", "ratio_naive", ">=", 1.2)]
         if importlib.util.find_spec("bytewax") is not None:
             variants.append(
                 Variant("bytewax 0.21", "peer", f"{__name__}:bytewax", {**kwargs, "workdir": str(ctx.workdir)})
             )
-            targets.append(Target("murmur live", "ratio_peer", ">=", 1.5))
+            targets.append(Target("murmur live", "ratio_peer", ">=", 3))
         else:
             print("  bytewax is not installed: the peer of scenario 3 is skipped", file=sys.stderr)
         yield Plan(f"3 kafka→sqlite {n:,}", variants, targets)

@@ -38,6 +38,6 @@ def setup(ctx: Context) -> Iterator[Plan]:
             ),
             Variant("imports + empty store", "info", f"{__name__}:floor", {"workdir": str(ctx.workdir)}),
         ],
-        [Target("murmur bootstrap", "rss", "<=", 150)],
+        [Target("murmur bootstrap", "rss", "<=", 64)],
         repeat=ctx.size(1, 3),
     )

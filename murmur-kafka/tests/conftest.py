@@ -68,8 +68,11 @@ class Kafka:
         keys: Sequence[str | bytes | None] | None = None,
         partition: int | Callable[[int], int] | None = None,
         headers: list[tuple[str, bytes]] | None = None,
+        timestamps: Sequence[int] | None = None,
     ) -> None:
-        """Produce values (dicts become JSON, bytes/str go as they are, None is a tombstone), in order."""
+        """Produce values (dicts become JSON, bytes/str go as they are, None is a tombstone), in order.
+
+        ``timestamps``: each message's CreateTime in epoch milliseconds (default: now)."""
         for i, value in enumerate(values):
             payload = value if value is None or isinstance(value, (bytes, str)) else orjson.dumps(value)
             kwargs: dict[str, Any] = {}
@@ -79,6 +82,8 @@ class Kafka:
                 kwargs["partition"] = partition(i) if callable(partition) else partition
             if headers is not None:
                 kwargs["headers"] = headers
+            if timestamps is not None:
+                kwargs["timestamp"] = timestamps[i]
             while True:
                 try:
                     self.producer.produce(topic, value=payload, **kwargs)

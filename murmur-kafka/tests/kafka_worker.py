@@ -1,7 +1,10 @@
-"""A live worker for crash tests: ``python kafka_worker.py BROKERS TOPIC GROUP DB PIPELINE [UNTIL_IDLE]``.
+"""A live worker for crash tests:
+``python kafka_worker.py BROKERS TOPIC GROUP DB PIPELINE DEDUP [UNTIL_IDLE]``.
 
-Counts events per ``user`` from a kafka topic into a SQLite store with the SQLite deduper on the
-same file (claim and apply in one transaction). Tests SIGKILL it at random points.
+Counts events per ``user`` from a kafka topic into a SQLite store; with ``DEDUP`` = ``dedup``
+the SQLite deduper on the same file claims each event id (claim and apply in one transaction),
+with ``none`` there is no deduper (the offsets mirrored in the store's units keep it exact).
+Tests SIGKILL it at random points.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from murmur.plugins import load
 
 
 def main(argv: list[str]) -> int:
-    brokers, topic, group, db, name = argv[:5]
-    until_idle = float(argv[5]) if len(argv) > 5 else None
+    brokers, topic, group, db, name, dedup_mode = argv[:6]
+    until_idle = float(argv[6]) if len(argv) > 6 else None
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(relativeCreated)d %(name)s %(message)s")
     registry = load()
     source = registry.build(
@@ -33,7 +36,7 @@ def main(argv: list[str]) -> int:
         pipeline=name,
     )
     store = registry.build("store", "sqlite", {"path": db})
-    dedup = registry.build("dedup", "sqlite", {"path": db})
+    dedup = registry.build("dedup", "sqlite", {"path": db}) if dedup_mode == "dedup" else None
     status = live.run(
         Pipeline(name, key="user", monoid=Count()),
         source,

@@ -48,12 +48,20 @@ def test_json_reads_event_id_and_event_time_from_field_paths() -> None:
     [
         (b"{nope", DecodeError, "json: payload is not JSON"),
         (b'{"other": 1}', FieldError, "meta.id"),
-        (b'{"meta": {"id": null}}', FieldError, "null or empty"),
     ],
 )
 def test_json_rejects_what_it_cannot_use(payload: bytes, error: type[Exception], text: str) -> None:
     with pytest.raises(error, match=text):
         JsonDecoder(event_id="meta.id").decode(payload, key=None, meta=META)
+
+
+def test_json_null_or_empty_event_id_falls_back_to_the_position_and_is_counted() -> None:
+    dec = JsonDecoder(event_id="meta.id")
+    ids = [dec.decode(p, key=None, meta=META) for p in (b'{"meta": {"id": null}}', b'{"meta": {"id": ""}}')]
+    assert [r.event_id if r is not None else None for r in ids] == ["orders:2:41", "orders:2:41"]
+    assert dec.event_id_fallbacks == 2
+    assert dec.decode(b'{"meta": {"id": 0}}', key=None, meta=META).event_id == "0"  # type: ignore[union-attr]
+    assert dec.event_id_fallbacks == 2
 
 
 def test_json_bad_event_time_is_a_field_error() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import signal
 import subprocess
@@ -12,9 +13,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cdc_table import Table
 from conftest import Kafka
-from murmur import Change, Count, Pipeline, Record, StateKey, Sum, bootstrap, document_event_id, live
+from murmur import Change, Count, Pipeline, Record, StateKey, Sum, Window, bootstrap, document_event_id, live
 from murmur.testing import MemorySnapshotSource, MemoryStore
 from murmur_test_servers import wait_for
 
@@ -34,6 +36,20 @@ def test_three_partitions_of_ten_thousand_json_events_count_exactly_per_key(kafk
     assert status.applied == 30_000 and status.dead_letters == 0
     assert kafka.committed(group, topic, 3) == {0: 10_000, 1: 10_000, 2: 10_000}
     assert status.source_stats["lag_total"] == 0
+
+
+def test_daily_windows_follow_the_message_timestamps_not_the_time_of_reading(kafka: Kafka) -> None:
+    topic = kafka.topic(2)
+    days = [dt.datetime(2024, 3, d, 12, tzinfo=dt.UTC) for d in (1, 2, 3)]
+    stamps = [int(days[i % 3].timestamp() * 1000) for i in range(300)]
+    kafka.produce(topic, [{"user": "a"}] * 300, timestamps=stamps, partition=lambda i: i % 2)
+    store = MemoryStore()
+    window = Window("day")
+    pipeline = Pipeline("daily", key="user", monoid=Count(), window=window)
+    live.run(pipeline, kafka.source(topic, group=kafka.group(), pipeline="daily"), store, until_idle=IDLE)
+    assert [store.value("daily", "a", window.bucket(day)) for day in days] == [100, 100, 100]
+    today = window.bucket(dt.datetime.now(dt.UTC))
+    assert store.value("daily", "a", today) is None
 
 
 def test_two_workers_in_one_group_split_partitions_and_give_exact_totals(kafka: Kafka) -> None:
@@ -178,7 +194,10 @@ def _sqlite_totals(kafka: Kafka, db: Path, name: str, users: list[str]) -> dict[
     return {u: v for u, v in zip(users, values, strict=True) if v}
 
 
-def test_a_worker_killed_at_random_points_and_restarted_gives_exact_totals(kafka: Kafka, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dedup", ["dedup", "none"])
+def test_a_worker_killed_at_random_points_and_restarted_gives_exact_totals(
+    kafka: Kafka, tmp_path: Path, dedup: str
+) -> None:
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
     topic, group, name, db = kafka.topic(3), kafka.group(), "crashes", tmp_path / "state.db"
@@ -194,7 +213,7 @@ def test_a_worker_killed_at_random_points_and_restarted_gives_exact_totals(kafka
 
     producer = threading.Thread(target=produce_slowly)
     producer.start()
-    argv = [sys.executable, str(WORKER), kafka.bootstrap, topic, group, str(db), name]
+    argv = [sys.executable, str(WORKER), kafka.bootstrap, topic, group, str(db), name, dedup]
     progress, kill_times, applied_at_kill = 0, [], []
     started = time.monotonic()
     try:
@@ -220,6 +239,10 @@ def test_a_worker_killed_at_random_points_and_restarted_gives_exact_totals(kafka
     assert sum(0 < n < total for n in applied_at_kill) >= 3, (applied_at_kill, kill_times)
     final = subprocess.run([*argv, "3"], capture_output=True, text=True, timeout=120)
     assert final.returncode == 0, final.stderr[-2000:]
-    assert _sqlite_totals(kafka, db, name, users) == dict(Counter(events)), f"seed {seed}, kills at {kill_times}s"
+    assert _sqlite_totals(kafka, db, name, users) == dict(Counter(events)), (
+        f"{dedup}, seed {seed}, kills at {kill_times}s"
+    )
     assert kafka.committed(group, topic, 3) == kafka.end_offsets(topic, 3), final.stderr[-3000:]
-    print(f"seed {seed}: killed at {kill_times}s with {applied_at_kill} applied; final run: {final.stdout.strip()}")
+    print(
+        f"{dedup}, seed {seed}: killed at {kill_times}s with {applied_at_kill} applied; final: {final.stdout.strip()}"
+    )

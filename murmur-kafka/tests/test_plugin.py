@@ -56,7 +56,7 @@ def test_options_reach_the_source_typed(registry: Registry) -> None:
     )
     assert src.topics == ["a", "b"]
     assert src.group == "murmur.orders"  # default group: one per pipeline
-    assert src.commit_interval == 0.25 and src.poll_batch == 50
+    assert src.commit_interval == 0.25 and src.max_poll == 50
     assert src.decoder.name == "debezium" and src.decoder.key_fields == ("tenant", "no")
     assert src.default_mode == "changelog"
     assert src.settings == {"fetch.min.bytes": "1"}

@@ -126,6 +126,40 @@ def test_records_carry_id_key_and_position(kafka: Kafka) -> None:
     assert sorted(str(r.event_id) for r in take(plain, 2)) == [f"{topic}:0:0", f"{topic}:0:1"]
 
 
+def test_without_event_time_a_record_takes_the_message_timestamp(kafka: Kafka) -> None:
+    topic = kafka.topic(1)
+    at = [dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC), dt.datetime(2021, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)]
+    stamps = [int(t.timestamp() * 1000) for t in at]
+    kafka.produce(topic, [{"n": 0, "at": "2030-01-01T00:00:00Z"}, b"plain text"], timestamps=stamps)
+
+    src = kafka.source(topic, group=kafka.group())
+    src.start(None, None)
+    assert [r.event_time for r in _by_offset(take(src, 2))] == at  # CreateTime, to the millisecond
+
+    raw = kafka.source(topic, group=kafka.group(), decoder="raw")
+    raw.start(None, None)
+    assert [r.event_time for r in _by_offset(take(raw, 2))] == at
+
+    # An event_time= field path wins over the message timestamp.
+    fielded = kafka.source(topic, group=kafka.group(), event_time="at")
+    fielded.start(None, None)
+    first = _by_offset(take(fielded, 2))[0]
+    assert first.event_time == dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+
+
+def test_a_null_or_empty_event_id_falls_back_to_the_position_and_is_counted(kafka: Kafka) -> None:
+    topic = kafka.topic(1)
+    kafka.produce(topic, [{"id": "e-1"}, {"id": None}, {"id": ""}, {"id": 7}, {"other": 1}])
+    src = kafka.source(topic, group=kafka.group(), event_id="id")
+    src.start(None, None)
+    records = _by_offset(take(src, 5))
+    assert [r.event_id for r in records[:4]] == ["e-1", f"{topic}:0:1", f"{topic}:0:2", "7"]
+    assert not any(isinstance(r.value, Poison) for r in records[:4])
+    assert isinstance(records[4].value, Poison) and "'id'" in records[4].value.error  # a missing field is poison
+    stats = src.stats()
+    assert (stats["event_id_fallback"], stats["poison"]) == (2, 1)
+
+
 def test_tombstones_are_skipped_and_committed_past(kafka: Kafka) -> None:
     topic, group = kafka.topic(1), kafka.group()
     kafka.produce(topic, [{"n": 0}, None, {"n": 2}, None], keys=["a", "a", "b", "b"])

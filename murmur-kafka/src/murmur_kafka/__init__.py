@@ -10,11 +10,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from murmur_kafka.decoders import DebeziumDecoder, JsonDecoder, ObjectId, RawDecoder, decode_extended_json
+    from murmur_kafka.decoders import (
+        CountsEventIdFallbacks,
+        DebeziumDecoder,
+        JsonDecoder,
+        ObjectId,
+        RawDecoder,
+        decode_extended_json,
+    )
     from murmur_kafka.dlq import DeadLetterProducer, dead_letter_headers
     from murmur_kafka.source import KafkaRecord, KafkaSource
 
 __all__ = [
+    "CountsEventIdFallbacks",
     "DeadLetterProducer",
     "DebeziumDecoder",
     "JsonDecoder",
@@ -27,6 +35,7 @@ __all__ = [
 ]
 
 _WHERE = {
+    "CountsEventIdFallbacks": "decoders",
     "DebeziumDecoder": "decoders",
     "JsonDecoder": "decoders",
     "ObjectId": "decoders",

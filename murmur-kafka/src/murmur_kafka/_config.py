@@ -10,7 +10,21 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from murmur import ConfigError
+from murmur import ConfigError, SourceError
+
+__all__ = [
+    "RateLimitedLog",
+    "check_settings",
+    "is_secret",
+    "kafka",
+    "kafka_error_text",
+    "librdkafka_log",
+    "log",
+    "make_client",
+    "producer_settings",
+    "redact",
+    "topic_partitions",
+]
 
 log = logging.getLogger("murmur_kafka")
 librdkafka_log = logging.getLogger("murmur_kafka.librdkafka")
@@ -157,3 +171,31 @@ class RateLimitedLog:
                 return
             self._last[key] = now
         log.log(level, message, *args)
+
+
+def topic_partitions(
+    consumer: Any,
+    topic: str,
+    *,
+    brokers: str,
+    timeout: float,
+    settings: Mapping[str, Any],
+    purpose: str,
+    option: str = "topic",
+) -> list[int]:
+    """The partition numbers of ``topic`` from the brokers' metadata.
+
+    Raises ``SourceError`` when the brokers cannot be reached, ``ConfigError`` naming ``option``
+    when the topic does not exist.
+    """
+    ck = kafka()
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout)
+    except ck.KafkaException as exc:
+        text = kafka_error_text(exc, settings)
+        raise SourceError(f"kafka: cannot reach brokers {brokers} to {purpose}: {text}") from None
+    info = meta.topics.get(topic)
+    if info is None or info.error is not None or not info.partitions:
+        what = "dlq_topic" if option == "dlq_topic" else "topic"
+        raise ConfigError(f"kafka: {what} {topic!r} does not exist on brokers {brokers}", option=option)
+    return sorted(info.partitions)

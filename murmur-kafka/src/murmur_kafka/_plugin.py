@@ -10,7 +10,9 @@ from typing import Any
 
 from murmur import AdapterContext, AdapterSpec, Option, hookimpl
 
-START_CHOICES = ("committed", "earliest", "latest", "handoff")
+from murmur_kafka._options import START_CHOICES
+
+__all__ = ["GUARANTEES", "SECRET_SETTINGS", "SOURCE_OPTIONS", "SPECS", "murmur_register"]
 
 #: librdkafka settings holding credentials: declared one by one so that they are never printed.
 SECRET_SETTINGS = (
@@ -35,8 +37,12 @@ SOURCE_OPTIONS: tuple[Option, ...] = (
         help="where partitions without a committed offset begin (committed = earliest; handoff = the offsets "
         "recorded in --from-handoff); committed offsets always win",
     ),
-    Option("event_id", help="json decoder: field path of the event id (default <topic>:<partition>:<offset>)"),
-    Option("event_time", help="field path of the event time (ISO-8601 or epoch s/ms)"),
+    Option(
+        "event_id",
+        help="json decoder: field path of the event id (default, and where it is null or empty: "
+        "<topic>:<partition>:<offset>)",
+    ),
+    Option("event_time", help="field path of the event time (ISO-8601 or epoch s/ms; default: the message timestamp)"),
     Option("poll_batch", "int", default=500, help="most messages taken from the consumer per poll"),
     Option("commit_interval", "duration", default="5s", help="how often the applied prefix is committed"),
     Option("decoder.*", help="an option of the decoder, e.g. -S decoder.key_fields=id,tenant"),
@@ -118,8 +124,15 @@ SPECS: tuple[AdapterSpec, ...] = (
         "JSON payloads; event id and time from field paths",
         make_json,
         options=(
-            Option("event_id", help="field path of the event id (default <topic>:<partition>:<offset>)"),
-            Option("event_time", help="field path of the event time (ISO-8601 or epoch s/ms)"),
+            Option(
+                "event_id",
+                help="field path of the event id (default, and where it is null or empty: "
+                "<topic>:<partition>:<offset>)",
+            ),
+            Option(
+                "event_time",
+                help="field path of the event time (ISO-8601 or epoch s/ms; default: the message timestamp)",
+            ),
         ),
     ),
     AdapterSpec(

@@ -15,13 +15,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import murmur
 import orjson
 from murmur import Change, DecodeError, FieldError, Record, document_event_id, field_getter, parse_event_time
 
 __all__ = [
+    "CountsEventIdFallbacks",
     "DebeziumDecoder",
     "JsonDecoder",
     "ObjectId",
@@ -68,11 +69,21 @@ class _EventTime:
 # --------------------------------------------------------------------------- json
 
 
+@runtime_checkable
+class CountsEventIdFallbacks(Protocol):
+    """A decoder that counts the payloads whose event-id field was null or empty (the source
+    reports the count as ``event_id_fallback`` in its stats)."""
+
+    event_id_fallbacks: int
+
+
 class JsonDecoder:
     """JSON payloads (orjson). The record value is the parsed document.
 
-    ``event_id``: a field path whose value is the dedup id; without it the id is
-    ``<topic>:<partition>:<offset>``. ``event_time``: a field path (ISO-8601 or epoch s/ms).
+    ``event_id``: a field path whose value is the dedup id; without it, or where the field is
+    null or empty, the id is ``<topic>:<partition>:<offset>`` (the fallbacks are counted in
+    ``event_id_fallbacks``; a missing field is still an error). ``event_time``: a field path
+    (ISO-8601 or epoch s/ms); without it the Kafka source uses the message timestamp.
     """
 
     name = "json"
@@ -82,10 +93,13 @@ class JsonDecoder:
         self.event_id_path = event_id
         self._event_id = field_getter(event_id) if event_id else None
         self._event_time = _EventTime(event_time)
+        #: Payloads whose event-id field was null or empty (only the consumer's thread writes it).
+        self.event_id_fallbacks = 0
 
     @property
-    def plain(self) -> bool:
-        """No field paths: the value is the document, the id its position (sources may inline this)."""
+    def document_only(self) -> bool:
+        """No field paths: a payload's record is its JSON document and nothing it holds can make
+        it fail otherwise, so a source may hand payloads to the runtime's batch decoding as they are."""
         return self._event_id is None and self._event_time.path is None
 
     def decode(self, payload: bytes | None, *, key: bytes | None, meta: Mapping[str, Any]) -> Record | None:
@@ -95,8 +109,11 @@ class JsonDecoder:
         if self._event_id is not None:
             raw_id = self._event_id(value)
             if raw_id is None or raw_id == "":
-                raise FieldError(f"event-id field {self.event_id_path!r} is null or empty")
-            event_id: str | None = str(raw_id)
+                # As the Go original does: the message's position still identifies it exactly.
+                self.event_id_fallbacks += 1
+                event_id: str | None = default_event_id(meta)
+            else:
+                event_id = str(raw_id)
         else:
             event_id = default_event_id(meta)
         return Record(value, event_id=event_id, event_time=self._event_time(value))
