@@ -16,7 +16,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -284,13 +285,18 @@ class Orderstats:
 
     def finish(self, proc: Proc, *, group: str, timeout: float = 90) -> Run:
         """Let a running live worker catch up with the topic (its group commits everything), then SIGTERM it."""
+        # A loaded machine may be slow, not stuck: the deadline moves on while the group keeps
+        # committing, and the test fails only after `timeout` seconds without any progress.
+        progress = Progress(
+            lambda: committed_offsets(self.brokers, self.topic, group), stall=timeout, detail=proc.stderr
+        )
         wait_for(
-            lambda: not proc.alive() or committed_offsets(self.brokers, self.topic, group) >= self.published(),
-            timeout=timeout,
+            lambda: not proc.alive() or progress.reached(self.published()),
+            timeout=progress.cap,
             interval=0.2,
             message=lambda: (
-                f"{group} committed {committed_offsets(self.brokers, self.topic, group)} of "
-                f"{self.published()} envelopes\n{proc.stderr()}"
+                f"{group} committed {progress.last} of {self.published()} envelopes"
+                f" ({progress.describe()})\n{proc.stderr()}"
             ),
         )
         assert proc.alive(), f"the live worker ended on its own:\n{proc.stderr()}"
@@ -315,6 +321,32 @@ class Orderstats:
                 pass
         if self._store is not None:
             self._store.close()
+
+
+class Progress:
+    """A count that should reach a target: ``reached`` is true when it does, and raises once the
+    count has not moved for ``stall`` seconds (so a slow machine gets all the time it needs)."""
+
+    def __init__(
+        self, count: Callable[[], int], *, stall: float, detail: Callable[[], str] = str, cap_factor: float = 10
+    ) -> None:
+        self.count = count
+        self.detail = detail
+        self.stall = stall
+        self.cap = stall * cap_factor  # the overall limit, far above any healthy run
+        self.last = -1
+        self.moved = time.monotonic()
+
+    def reached(self, target: int) -> bool:
+        value = self.count()
+        if value != self.last:
+            self.last, self.moved = value, time.monotonic()
+        elif time.monotonic() - self.moved > self.stall:
+            raise AssertionError(f"no progress for {self.stall:g}s at {value} of {target}\n{self.detail()}")
+        return value >= target
+
+    def describe(self) -> str:
+        return f"last progress {time.monotonic() - self.moved:.0f}s ago"
 
 
 def committed_offsets(brokers: str, topic: str, group: str) -> int:
