@@ -159,6 +159,14 @@ def _check_types(config: ConfigFile) -> None:
             raise fail("pipeline", key, "text", value)
         elif not value.strip():
             raise fail("pipeline", key, "a value (leave the key out for the default)", value)
+    # Parsed here, not only when used: a flag overriding a bad value must not hide it.
+    table = config.section("pipeline")
+    for key, parse in (("monoid", parse_monoid), ("window", Window.parse)):
+        if key in table:
+            with _at(config, key, None):
+                parse(str(table[key]))
+    if "mode" in table and table["mode"] not in ("append", "changelog"):
+        raise fail("pipeline", "mode", "append or changelog", table["mode"])
     for key, value in config.section("run").items():
         kinds = RUN_TYPES.get(key)
         if kinds is None:  # a key this version does not type-check here (its flag's parser will)
@@ -252,15 +260,16 @@ def build_pipeline(args: PipelineArgs, config: ConfigFile) -> Pipeline:
 
 @contextmanager
 def _at(config: ConfigFile, key: str, flag_value: Any) -> Iterator[None]:
-    """A value from the file that fails to parse: say the file and line, not the flag."""
+    """A value that fails to parse names where it came from: the flag, or the file and line."""
     try:
         yield
     except ConfigError as exc:
-        if flag_value is not None or config.path is None:
-            raise
         text = str(exc)
-        flag = f"--{key.replace('_', '-')}: "
-        text = text[len(flag) :] if text.startswith(flag) else text
+        flag = f"--{key.replace('_', '-')}"
+        for prefix in (f"{flag}: ", f"{key}: "):
+            text = text[len(prefix) :] if text.startswith(prefix) else text
+        if flag_value is not None or config.path is None:
+            raise ConfigError(f"{flag}: {text}", option=key) from None
         raise ConfigError(f"{config.where('pipeline', key)}: {text}", option="config") from None
 
 

@@ -38,7 +38,7 @@ def listing(registry: Registry) -> dict[str, Any]:
                 "guarantees": list(a.guarantees),
                 "options": list(a.options),
                 "plugin": a.plugin,
-                "status": "ok" if info is None or info.status in ("ok", "conflict") else info.status,
+                "status": "ok" if info is None or info.status in ("ok", "conflict", "stale") else info.status,
             }
         )
     plugins = [
@@ -88,8 +88,8 @@ def render_table(doc: dict[str, Any], width: int) -> str:
     if room >= sum(full):
         flex = full
     else:  # share the room, each wrapping column at least as wide as its longest word
-        g = max(longest[0], min(full[0], room * 3 // 5))
-        flex = [g, max(longest[1], room - g)]
+        status = max(longest[1], min(full[1], room // 3))
+        flex = [max(longest[0], room - status), status]
     widths = [*fixed, *flex]
     out = []
     for row in rows:

@@ -44,7 +44,8 @@ CORE_PLUGIN = "core"
 
 
 class PluginInfo:
-    """One plugin: ``status`` is ``ok``, ``error``, ``conflict`` or ``disabled``.
+    """One plugin: ``status`` is ``ok``, ``error``, ``conflict``, ``stale`` (its declaration does not
+    match what it registers) or ``disabled``.
 
     ``loaded`` says whether its module has been imported; a declared plugin that was never needed
     is ``ok`` and not loaded. ``adapters`` are ``(kind, name)`` pairs, ``commands`` its sub-commands.
@@ -175,7 +176,7 @@ class Registry:
         info.adapters = [*[k for k in info.adapters if k not in missing], *[k for k in registered if k not in declared]]
         if missing and info.status == "ok":
             kind, name = missing[0]
-            info.status = "error"
+            info.status = "stale"  # the rest of the plugin works; its declaration needs regenerating
             info.error = (
                 f"declares {kind_name(kind)} {name!r} but does not register it (stale {info.module} declaration?)"
             )
@@ -210,7 +211,7 @@ class Registry:
         """Sub-commands plugins declare or added: ``name -> (help, plugin)``."""
         out: dict[str, tuple[str, str]] = {}
         for info in self.plugins:
-            if info.status in ("ok", "conflict"):
+            if info.status in ("ok", "conflict", "stale"):
                 for command, help_text in info.commands.items():
                     out.setdefault(command, (help_text, info.name))
         return out
