@@ -14,7 +14,7 @@ from typing import Any
 
 from murmur._errors import ConfigError
 from murmur.plugins._masking import MASK, mask_secrets
-from murmur.plugins._spec import AdapterSpec, Option
+from murmur.plugins._spec import AdapterSpec, Option, kind_name
 
 __all__ = ["MASK", "SECRET_WORDS", "is_secret", "mask_secrets", "parse_options", "shown_options"]
 
@@ -53,7 +53,7 @@ def parse_options(
     file line) for messages; the default is ``<flag> <name>``.
     """
     environ = os.environ if env is None else env
-    what = f"{spec.kind} {spec.name!r}"
+    what = f"{kind_name(spec.kind)} {spec.name!r}"
     out: dict[str, Any] = {}
     passthrough: dict[str, dict[str, str]] = {opt.name: {} for opt in spec.options if opt.is_prefix}
     for name, raw in given.items():
