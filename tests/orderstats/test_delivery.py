@@ -43,8 +43,9 @@ def test_dynamodb_throttling_and_5xx_pause_the_worker_without_dead_letters(
     wait_for(lambda: proxy.stats()["forwarded"] > 0 or not worker.alive(), timeout=60, message=worker.stderr)
     assert worker.alive(), worker.stderr()
     faults: list[Callable[[], object]] = [
-        lambda: proxy.throttle(seconds=2.0),
-        lambda: proxy.fail_5xx(seconds=1.5, status=503, code="ServiceUnavailable"),
+        # Counted, not timed: a window of seconds could pass unseen on a loaded machine.
+        lambda: proxy.throttle(n=6),
+        lambda: proxy.fail_5xx(n=4, status=503, code="ServiceUnavailable"),
         lambda: proxy.drop_connections(n=3, operations=["TransactWriteItems"], after_forward=True),
     ]
     for fault in faults:
