@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from orderstats_helpers import Orderstats, end_offsets, pipeline_module, wait_for
+from orderstats_helpers import RUN_TIMEOUT, Orderstats, end_offsets, pipeline_module, wait_for
 
 from murmur import HandoffToken, Record, bootstrap, live
 from murmur.plugins import Registry, load
@@ -134,9 +134,9 @@ def test_writes_during_the_bootstrap_then_live_from_the_token(orderstats: Orders
     before = gen.stats.total
     stop = world.in_background(gen, rate=120)
     proc = world.spawn(world.bootstrap_args("-S", "batch_size=25", "--json", "-q"), "bootstrap")
-    wait_for(lambda: world.meta("handoff") is not None or not proc.alive(), timeout=60, message="no handoff stored")
+    wait_for(lambda: world.meta("handoff") is not None or not proc.alive(), timeout=300, message="no handoff stored")
     at_capture = gen.stats.total
-    result = proc.wait(timeout=120)
+    result = proc.wait(timeout=RUN_TIMEOUT)
     during = gen.stats.total - at_capture
     stop.set()
     world.stop_background()

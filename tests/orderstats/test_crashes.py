@@ -17,7 +17,7 @@ SEGMENT = "segment/0/1"
 
 def kill_at(proc: Proc, reached: Callable[[], bool]) -> None:
     """SIGKILL ``proc`` as soon as ``reached()``; it must still be running then."""
-    wait_for(lambda: reached() or not proc.alive(), timeout=60, interval=0.02, message=proc.stderr)
+    wait_for(lambda: reached() or not proc.alive(), timeout=300, interval=0.02, message=proc.stderr)
     assert proc.alive(), f"{proc.args[1]} ended before its kill point:\n{proc.stderr()}"
     proc.kill()
 
@@ -99,7 +99,7 @@ def test_then_killed_in_its_live_phase_resumes_with_exact_totals(orderstats: Ord
         return int(committed_offsets(world.brokers, world.topic, group))
 
     proc = world.spawn(then, "then")
-    wait_for(lambda: (world.meta(SEGMENT) or {}).get("finished") or not proc.alive(), timeout=60, message=proc.stderr)
+    wait_for(lambda: (world.meta(SEGMENT) or {}).get("finished") or not proc.alive(), timeout=300, message=proc.stderr)
     gen.run(changes=120)  # the live phase has started (or is about to): these are its records
     kill_at(proc, at_least(committed, random.Random(8).randint(1, 100)))
     gen.run(changes=30)
