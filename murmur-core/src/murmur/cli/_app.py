@@ -24,8 +24,9 @@ then keep it current from a live source, counting every change once.
 
 RUN_EPILOG = """\b
 Adapter options: -S for the source, -T the store, -D the deduper, -H the handoff live
-source, -L the dead-letter sink, each OPTION=VALUE (see `murmur plugins show NAME`). A snapshot source runs a
-bootstrap and prints a handoff token; a live source runs until Ctrl-C/SIGTERM or --until-idle.
+source, -L the dead-letter sink, each OPTION=VALUE (see `murmur plugins show NAME`).
+A snapshot source runs a bootstrap and prints a handoff token; a live source runs until
+Ctrl-C/SIGTERM or --until-idle.
 --then LIVE does both in one process: bootstrap, then live mode from the captured handoff.
 
 \b
