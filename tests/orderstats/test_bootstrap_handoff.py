@@ -133,6 +133,8 @@ def test_writes_during_the_bootstrap_then_live_from_the_token(orderstats: Orders
     gen.run(orders=250, changes=50)
     before = gen.stats.total
     stop = world.in_background(gen, rate=120)
+    # The capture must come after some background writes: wait for them instead of assuming them.
+    wait_for(lambda: gen.stats.total > before, timeout=300, message="the generator wrote nothing")
     proc = world.spawn(world.bootstrap_args("-S", "batch_size=25", "--json", "-q"), "bootstrap")
     wait_for(lambda: world.meta("handoff") is not None or not proc.alive(), timeout=300, message="no handoff stored")
     at_capture = gen.stats.total
@@ -150,7 +152,9 @@ def test_writes_during_the_bootstrap_then_live_from_the_token(orderstats: Orders
 
     # Keep writing a little after the bootstrap too, then drain the topic from the token.
     gen.run(changes=30)
-    live_run = world.run(world.live_args("--until-idle", "2", "--json", "-q"), label="live")
+    # Drained (until the group has committed the whole topic), not --until-idle: a consumer that
+    # takes longer than the idle time to join its group on a loaded machine would stop early.
+    live_run = world.drain(world.live_args("--json", "-q"), group=f"murmur.{world.pipeline}", label="live")
     assert live_run.summary["dead_letters"] == 0
     assert live_run.summary["records"] >= gen.stats.total - at_capture  # at least every change after the capture
     world.assert_exact()

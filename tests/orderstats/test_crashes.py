@@ -54,7 +54,7 @@ def test_bootstrap_killed_five_times_and_resumed_gives_exact_totals(orderstats: 
     assert summary["dead_letters"] == 0
     assert 0 < summary["records"] < len(gen.orders)  # it continued from the checkpoint, not from the start
 
-    live = world.run(world.live_args("--until-idle", "2", "--json", "-q"), label="live")
+    live = world.drain(world.live_args("--json", "-q"), group=f"murmur.{world.pipeline}", label="live")
     assert live.summary["dead_letters"] == 0
     world.assert_exact()
 
