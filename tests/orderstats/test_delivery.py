@@ -51,7 +51,7 @@ def test_dynamodb_throttling_and_5xx_pause_the_worker_without_dead_letters(
     ]
     for fault in faults:
         fault()
-        wait_for(lambda: proxy.stats()["active"] is None, timeout=30, message=lambda: str(proxy.stats()))
+        wait_for(lambda: proxy.stats()["active"] is None, timeout=300, message=lambda: str(proxy.stats()))
         assert worker.alive(), worker.stderr()
     faulted = proxy.stats()
     assert faulted["throttled"] > 0 and faulted["failed_5xx"] > 0 and faulted["dropped"] == 3, faulted
