@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orderstats_helpers import Orderstats, wait_for
+from orderstats_helpers import Orderstats, committed_offsets, wait_for
 
 from murmur_test_servers.faults import FaultProxy
 
@@ -40,7 +40,13 @@ def test_dynamodb_throttling_and_5xx_pause_the_worker_without_dead_letters(
     worker = world.spawn(world.live_args("--json", "-q", endpoint=proxy.url), "live")
     # Once the worker is writing through the proxy, fail every DynamoDB request for a while: first
     # throttling, then 500s, then dropped connections whose writes did land (the answer is lost).
-    wait_for(lambda: proxy.stats()["forwarded"] > 0 or not worker.alive(), timeout=300, message=worker.stderr)
+    # Past its start-up reads first (a read failing there ends the run, which is not what this tests):
+    # once the worker has committed applied changes, the faults below hit its steady-state writes.
+    wait_for(
+        lambda: committed_offsets(world.brokers, world.topic, group) > 0 or not worker.alive(),
+        timeout=300,
+        message=worker.stderr,
+    )
     assert worker.alive(), worker.stderr()
     faults: list[Callable[[], object]] = [
         # Counted, not timed: a window of seconds could pass unseen on a loaded machine, or outlast
