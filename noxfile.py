@@ -13,6 +13,7 @@ import os
 import pathlib
 
 import nox
+import nox.command
 
 ROOT = pathlib.Path(__file__).parent
 CORE = "murmur-core"
@@ -75,8 +76,15 @@ for _name in ADAPTERS:
 def integration(session: nox.Session) -> None:
     """Cross-distribution tests (tests/): every adapter installed, real servers. `-- --slow` for the big sizes."""
     session.install(*_everything(), *TEST_TOOLS, *[f"./{p}" for p in EXAMPLE_PLUGINS])
-    _pytest(session, "tests", "--ignore=tests/servers/tests")
-    _pytest(session, "tests/servers/tests")
+    # Both calls run even when the first fails, so one red run shows every failure.
+    failed = []
+    for paths in (("tests", "--ignore=tests/servers/tests"), ("tests/servers/tests",)):
+        try:
+            _pytest(session, *paths)
+        except nox.command.CommandFailed:
+            failed.append(paths[0] if paths[0] != "tests" else "tests (cross-distribution)")
+    if failed:
+        session.error(f"pytest failed in: {', '.join(failed)}")
 
 
 @nox.session(python="3.11")

@@ -137,7 +137,7 @@ def test_graceful_stop_flushes_and_commits_what_was_received() -> None:
     log.extend({"k": "a"} for _ in range(50))
     store, source = MemoryStore(), MemoryLiveSource(log)
     thread, stop, _ = run_in_thread(pipeline=HOT, source=source, store=store, flush_interval=30)
-    wait_for(lambda: source._acks.pending(0) == 50, timeout=5, message="records not received")
+    wait_for(lambda: source._acks.pending(0) == 50, timeout=60, message="records not received")
     stop.set()  # long flush interval: only the shutdown flush writes them
     thread.join(10)
     assert store.totals("hot") == {"a": 50} and log.committed == {0: 50}

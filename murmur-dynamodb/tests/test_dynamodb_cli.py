@@ -143,3 +143,61 @@ def test_plugins_list_states_the_guarantee_of_each_configuration() -> None:
     assert "at-least-once with transactional=false" in store
     assert rows[("dynamodb", "dedup")]["status"] == "ok"
     assert "splittable (ParallelScan)" in rows[("dynamodb", "source")]["guarantees"]
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("murmur: error: "), stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_create_tables_without_a_region_names_its_flag_and_the_variables(dynamodb_endpoint: str) -> None:
+    result = murmur(
+        "dynamodb", "create-tables", "--endpoint-url", dynamodb_endpoint,
+        env={"AWS_DEFAULT_REGION": None, "AWS_REGION": None, "AWS_CONFIG_FILE": os.devnull},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert _one_error_line(result.stderr) == (
+        "murmur: error: murmur dynamodb create-tables: no AWS region: give --region (e.g. --region us-east-1),"
+        " or set AWS_DEFAULT_REGION or AWS_REGION"
+    )
+
+
+def test_missing_credentials_name_the_variables_and_dummy_keys_for_a_local_endpoint(
+    dynamodb_endpoint: str, tmp_path: Path
+) -> None:
+    no_credentials = {
+        "AWS_ACCESS_KEY_ID": None,
+        "AWS_SECRET_ACCESS_KEY": None,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",  # no instance-metadata lookup on a machine that is not EC2
+    }
+    result = murmur("dynamodb", "create-tables", "--endpoint-url", dynamodb_endpoint, env=no_credentials)
+    assert result.returncode == 2
+    line = _one_error_line(result.stderr)
+    assert "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in line
+    assert f"{dynamodb_endpoint} is a local endpoint" in line
+    assert "any dummy values do, e.g. AWS_ACCESS_KEY_ID=dummy AWS_SECRET_ACCESS_KEY=dummy" in line
+    orders = tmp_path / "orders.jsonl"
+    orders.write_text('{"customer": "a", "amount": 1}\n')
+    run = murmur(
+        "run", "--source", "jsonl", "-S", f"path={orders}", "--key", "customer", "--value", "amount",
+        "--monoid", "sum", "--name", "orders", "--store", "dynamodb", "-T", f"endpoint_url={dynamodb_endpoint}",
+        env=no_credentials,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "no AWS credentials" in _one_error_line(run.stderr)
+
+
+def test_create_tables_usage_errors_are_one_line_naming_the_flag(dynamodb_endpoint: str) -> None:
+    result = murmur("dynamodb", "create-tables", "--wait-timeout", "soon", "--endpoint-url", dynamodb_endpoint)
+    assert result.returncode == 2
+    line = _one_error_line(result.stderr)
+    assert line.startswith("murmur: error: murmur dynamodb create-tables: ")
+    assert "--wait-timeout" in line
+    unknown = murmur("dynamodb", "create-tables", "--regoin", "eu-west-1")
+    assert unknown.returncode == 2
+    assert "--regoin" in _one_error_line(unknown.stderr)

@@ -332,6 +332,19 @@ class _CrashingStore(DynamoDBStore):
             raise Crash("worker killed after the store wrote, before the ack")
 
 
+class FakeClock:
+    """Epoch seconds that move only when told to."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def _apply(store: DynamoDBStore, deduper: DynamoDBDeduper, event_id: str, delta: int, lease: float) -> str:
     """What the runtime does for one record (SPEC §4): claim, merge, commit — or claims in the unit."""
     m = Sum()
@@ -354,17 +367,18 @@ def test_worker_killed_between_claim_and_apply_loses_nothing_at_least_once(
 ) -> None:
     from murmur.testing import Crash
 
+    # Every worker reads one injected clock, so the lease expires when the test says, however slow
+    # the machine is (a 0.5 s wall-clock lease raced a loaded machine).
+    clock = FakeClock(time.time())
     store = _CrashingStore(tables[0], transactional=False, **endpoint)
-    deduper = make_deduper()
+    deduper = make_deduper(clock=clock)
     store.crash = "before"
     with pytest.raises(Crash):
-        _apply(store, deduper, "e1", 5, lease=0.5)  # claimed, never applied, never released
-    assert _apply(store, make_deduper(), "e1", 5, lease=30) == "busy"  # the dead worker's lease still holds
-    deadline = time.monotonic() + 10
-    while (outcome := _apply(store, make_deduper(), "e1", 5, lease=30)) == "busy":
-        assert time.monotonic() < deadline, "the dead worker's claim never expired"
-        time.sleep(0.1)
-    assert outcome == "applied"
+        _apply(store, deduper, "e1", 5, lease=30)  # claimed, never applied, never released
+    clock.advance(29)
+    assert _apply(store, make_deduper(clock=clock), "e1", 5, lease=30) == "busy"  # the dead worker's lease holds
+    clock.advance(2)
+    assert _apply(store, make_deduper(clock=clock), "e1", 5, lease=30) == "applied"  # ... and has run out
     assert _apply(store, deduper, "e1", 5, lease=30) == "duplicate"
     assert store.get_many("p", [StateKey("k")], Sum()) == [5]
     store.close()

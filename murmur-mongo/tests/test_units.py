@@ -29,7 +29,7 @@ from murmur import (
 from pymongo import errors as pe
 
 from murmur_mongo import MongoChangeSource, MongoSnapshotSource
-from murmur_mongo._client import Redactor, translate
+from murmur_mongo._client import Redactor, check_names, translate, with_uri_options
 from murmur_mongo._codec import DECODE, RAW, fix_nx_object_ids, parse_query, rewrite_for_change_events
 from murmur_mongo._ids import BRACKETS, bracket_of, id_from_json, id_to_json, order_boundaries
 from murmur_mongo._plugin import CHANGES, SNAPSHOT
@@ -284,7 +284,6 @@ def test_unusable_resume_token_names_the_remedy(code: int) -> None:
     [
         pe.AutoReconnect("connection reset"),
         pe.NetworkTimeout("timed out"),
-        pe.ServerSelectionTimeoutError("no servers"),
         pe.OperationFailure("interrupted at shutdown", 11600),
         pe.OperationFailure("not primary", 10107),
         pe.OperationFailure("whatever", 1, {"errorLabels": ["ResumableChangeStreamError"]}),
@@ -293,6 +292,63 @@ def test_unusable_resume_token_names_the_remedy(code: int) -> None:
 )
 def test_retryable_failures_are_transient(exc: Exception) -> None:
     assert isinstance(translate(exc, "reading", Redactor("mongodb://h")), TransientError)
+
+
+def test_a_server_selection_timeout_is_final_at_start_and_transient_for_a_running_live_source() -> None:
+    text = (
+        "127.0.0.1:9: [Errno 111] Connection refused (configured timeouts: socketTimeoutMS: 20000.0ms,"
+        " connectTimeoutMS: 20000.0ms), Timeout: 5.0s, Topology Description: <TopologyDescription id: 1, ...>"
+    )
+    exc = pe.ServerSelectionTimeoutError(text)
+    err = translate(exc, "mongo: reading d.c", Redactor("mongodb://bob:pw@127.0.0.1:9"))
+    assert isinstance(err, SourceError)
+    assert str(err).startswith("mongo: reading d.c: cannot reach MongoDB at 127.0.0.1:9: connection refused")
+    assert "after 5 s" in str(err)
+    assert "Topology" not in str(err)
+    assert isinstance(translate(exc, "polling", Redactor("mongodb://h"), live=True), TransientError)
+
+
+def test_rejected_names_and_failed_authentication_are_configuration_errors() -> None:
+    redact = Redactor("mongodb://bob:hunter2@db.example:27017/?authSource=admin")
+    auth = translate(pe.OperationFailure("Authentication failed.", 18), "mongo: reading d.c", redact)
+    assert isinstance(auth, ConfigError)
+    assert "authentication as 'bob' failed at db.example:27017" in str(auth)
+    assert "hunter2" not in str(auth)
+    for failure in (
+        pe.OperationFailure("Invalid namespace specified 'd.'", 73),
+        pe.OperationFailure('near "order": syntax error', 1),
+    ):
+        err = translate(failure, "mongo: counting d.order", redact)
+        assert isinstance(err, ConfigError)
+        assert "rejects the database or collection name" in str(err)
+        assert err.option == "collection"
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("mongodb://h:1", "mongodb://h:1/?serverSelectionTimeoutMS=300&connectTimeoutMS=200"),
+        ("mongodb://h:1/db", "mongodb://h:1/db?serverSelectionTimeoutMS=300&connectTimeoutMS=200"),
+        (
+            "mongodb://h:1/?directConnection=true",
+            "mongodb://h:1/?directConnection=true&serverSelectionTimeoutMS=300&connectTimeoutMS=200",
+        ),
+        ("mongodb://h:1/?serverselectiontimeoutms=9", "mongodb://h:1/?serverselectiontimeoutms=9&connectTimeoutMS=200"),
+    ],
+)
+def test_timeout_options_join_the_uri_unless_it_sets_them(uri: str, expected: str) -> None:
+    got = with_uri_options(uri, {"serverSelectionTimeoutMS": 300, "connectTimeoutMS": 200})
+    assert got == expected
+
+
+def test_names_mongodb_refuses_are_caught_before_connecting() -> None:
+    with pytest.raises(ConfigError, match=r"-S collection='a\$b': MongoDB collection names cannot contain '\$'"):
+        check_names("mongo", "shop", "a$b")
+    with pytest.raises(ConfigError, match=r"-S database='my shop'"):
+        check_names("mongo", "my shop", "orders")
+    with pytest.raises(ConfigError, match=r"system\. prefix"):
+        check_names("mongo", "shop", "system.users")
+    check_names("mongo", "shop", "orders-2026.eu")
 
 
 def test_other_failures_are_permanent_and_keep_the_secret_out() -> None:
@@ -409,8 +465,11 @@ def test_declared_options() -> None:
         "batch_size",
         "segments",
         "no_handoff",
+        "server_selection_timeout_ms",
+        "connect_timeout_ms",
     }
-    assert {"uri", "database", "collection", "filter", "batch_size", "max_await_ms"} <= set(live)
+    assert {"uri", "database", "collection", "filter", "batch_size", "max_await_ms", "connect_timeout_ms"} <= set(live)
+    assert snap["server_selection_timeout_ms"].default == live["server_selection_timeout_ms"].default == 5000
     assert snap["uri"].secret
     assert live["uri"].secret
     assert (snap["filter"].type, snap["segments"].type, snap["no_handoff"].type) == ("json", "int", "bool")

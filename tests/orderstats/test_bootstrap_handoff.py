@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from orderstats_helpers import Orderstats, end_offsets, pipeline_module, wait_for
+from orderstats_helpers import RUN_TIMEOUT, Orderstats, end_offsets, pipeline_module, wait_for
 
 from murmur import HandoffToken, Record, bootstrap, live
 from murmur.plugins import Registry, load
@@ -133,10 +133,12 @@ def test_writes_during_the_bootstrap_then_live_from_the_token(orderstats: Orders
     gen.run(orders=250, changes=50)
     before = gen.stats.total
     stop = world.in_background(gen, rate=120)
+    # The capture must come after some background writes: wait for them instead of assuming them.
+    wait_for(lambda: gen.stats.total > before, timeout=300, message="the generator wrote nothing")
     proc = world.spawn(world.bootstrap_args("-S", "batch_size=25", "--json", "-q"), "bootstrap")
-    wait_for(lambda: world.meta("handoff") is not None or not proc.alive(), timeout=60, message="no handoff stored")
+    wait_for(lambda: world.meta("handoff") is not None or not proc.alive(), timeout=300, message="no handoff stored")
     at_capture = gen.stats.total
-    result = proc.wait(timeout=120)
+    result = proc.wait(timeout=RUN_TIMEOUT)
     during = gen.stats.total - at_capture
     stop.set()
     world.stop_background()
@@ -150,7 +152,9 @@ def test_writes_during_the_bootstrap_then_live_from_the_token(orderstats: Orders
 
     # Keep writing a little after the bootstrap too, then drain the topic from the token.
     gen.run(changes=30)
-    live_run = world.run(world.live_args("--until-idle", "2", "--json", "-q"), label="live")
+    # Drained (until the group has committed the whole topic), not --until-idle: a consumer that
+    # takes longer than the idle time to join its group on a loaded machine would stop early.
+    live_run = world.drain(world.live_args("--json", "-q"), group=f"murmur.{world.pipeline}", label="live")
     assert live_run.summary["dead_letters"] == 0
     assert live_run.summary["records"] >= gen.stats.total - at_capture  # at least every change after the capture
     world.assert_exact()

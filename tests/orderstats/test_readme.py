@@ -66,7 +66,7 @@ def state_dir() -> Iterator[Path]:
         subprocess.run(
             [sys.executable, "-m", "murmur_test_servers", "down", "--state-dir", str(path)],
             capture_output=True,
-            timeout=60,
+            timeout=300,
         )
         shutil.rmtree(path, ignore_errors=True)
 

@@ -3,7 +3,7 @@ give the same totals as one process doing both (``--then``), and as a recount.""
 
 from __future__ import annotations
 
-from orderstats_helpers import Orderstats, committed_offsets, wait_for
+from orderstats_helpers import RUN_TIMEOUT, Orderstats, committed_offsets, wait_for
 
 from murmur import HandoffToken
 from murmur.plugins import load
@@ -24,7 +24,7 @@ def test_two_segments_and_two_workers_give_the_totals_of_one_process(orderstats:
         world.spawn(world.bootstrap_args("--segments", "2", "--segment", f"{i}", "--json", "-q", token=t), "seg")
         for i, t in enumerate(tokens)
     ]
-    results = [proc.wait(timeout=120) for proc in segments]
+    results = [proc.wait(timeout=RUN_TIMEOUT) for proc in segments]
     for result in results:
         assert result.returncode == 0, result.stderr
         assert result.summary["dead_letters"] == 0
@@ -37,9 +37,9 @@ def test_two_segments_and_two_workers_give_the_totals_of_one_process(orderstats:
     # Two live workers in one consumer group share the partitions while the changes keep coming.
     workers = [world.spawn(world.live_args("--json", "-q", group=group), "worker") for _ in range(2)]
     stop = world.in_background(gen, rate=50)
-    wait_for(lambda: committed_offsets(world.brokers, world.topic, group) > 0, timeout=60, message=workers[0].stderr)
+    wait_for(lambda: committed_offsets(world.brokers, world.topic, group) > 0, timeout=300, message=workers[0].stderr)
     gen_target = gen.stats.total + 200
-    wait_for(lambda: gen.stats.total >= gen_target, timeout=60, message="the generator stalled")
+    wait_for(lambda: gen.stats.total >= gen_target, timeout=300, message="the generator stalled")
     stop.set()
     world.stop_background()
     summaries = [world.finish(w, group=group).summary for w in workers]

@@ -41,6 +41,9 @@ class RunStatus(InMemoryRecorder):
         self.clock = clock
         self.started = clock()
         self.ended: float | None = None
+        #: When the last record was counted: a live run's rate is over the time records flowed,
+        #: not the idle wait (``--until-idle``) or the quiet stretch before a stop.
+        self.last_record: float | None = None
         self.segments: dict[str, SegmentProgress] = {}
         self.handoff: HandoffToken | None = None
         self.already_finished = False
@@ -80,6 +83,18 @@ class RunStatus(InMemoryRecorder):
 
     def end(self) -> None:
         self.ended = self.clock()
+
+    def event(self, name: str, n: int = 1) -> None:
+        super().event(name, n)
+        if name in (self.pipeline, f"{self.pipeline}:dead_letter", f"{self.pipeline}:dedup_skip"):
+            self.last_record = self.clock()
+
+    @property
+    def active(self) -> float:
+        """Seconds the rate is over: the whole run, or for live mode until the last record."""
+        if self.mode == "live" and self.last_record is not None:
+            return self.last_record - self.started
+        return self.elapsed
 
     # ------------------------------------------------------------- RunObserver (the runtime calls)
 
@@ -151,6 +166,7 @@ class RunStatus(InMemoryRecorder):
     def summary(self) -> dict[str, Any]:
         """The end-of-run summary, JSON-ready (``--json`` prints it)."""
         elapsed = self.elapsed
+        active = self.active
         out: dict[str, Any] = {
             "pipeline": self.pipeline,
             "mode": self.mode,
@@ -161,7 +177,7 @@ class RunStatus(InMemoryRecorder):
             "dedup_skips": self.dedup_skips,
             "retries": self.retries,
             "elapsed_seconds": round(elapsed, 3),
-            "records_per_second": round(self.records / elapsed, 1) if elapsed > 0 else None,
+            "records_per_second": round(self.records / active, 1) if active > 0 else None,
             "already_finished": self.already_finished,
             "resumed": self.resumed,
             "handoff": self.handoff.to_json() if self.handoff is not None else None,

@@ -49,7 +49,7 @@ BASE = ("run", "--source", "jsonl", "-S", "path=orders.jsonl", "--key", "custome
         ),
         pytest.param(
             ("run", "--source", "jsonl", "--key", "k", "--monoid", "count", "--name", "n"),
-            ["-S path=...: required by source 'jsonl'"],
+            ["-S path=...: required by snapshot source 'jsonl'"],
             id="required-option",
         ),
         pytest.param(

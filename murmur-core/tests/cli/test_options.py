@@ -103,7 +103,7 @@ def test_env_vars_fill_missing_options_and_flags_win() -> None:
         ({"ca": "/no/such/file.pem"}, "-S ca: '/no/such/file.pem' does not exist"),
         ({"poll": "soon"}, "-S poll: expected a duration such as 30s"),
         ({"start": "middle"}, "-S start: expected one of earliest, latest, got 'middle'"),
-        ({"colour": "red"}, "-S colour: live 'demo' has no option 'colour' (its options: brokers, partitions"),
+        ({"colour": "red"}, "-S colour: live source 'demo' has no option 'colour' (its options: brokers, partitions"),
     ],
 )
 def test_bad_values_name_the_option_and_the_expected_form(given: dict[str, Any], message: str) -> None:
@@ -115,7 +115,8 @@ def test_bad_values_name_the_option_and_the_expected_form(given: dict[str, Any],
 
 def test_required_option_names_its_env_var() -> None:
     with pytest.raises(
-        ConfigError, match=r"-S brokers=\.\.\.: required by live 'demo' \(host:port list\), or set \$DEMO_BROKERS"
+        ConfigError,
+        match=r"-S brokers=\.\.\.: required by live source 'demo' \(host:port list\), or set \$DEMO_BROKERS",
     ):
         parse_options(SPEC, {}, env={})
 

@@ -161,3 +161,22 @@ def test_context_manager_draws_and_leaves_the_final_state() -> None:
     text = plain_text(out.getvalue())
     assert "murmur: warning: shown above the bars" in text
     assert re.search(r"scan .*10/10 100% 10/s done", text.split("orders · bootstrap")[-1])
+
+
+def test_a_short_live_run_rates_the_time_records_flowed_not_the_idle_wait() -> None:
+    from murmur._status import RunStatus
+
+    now = [100.0]
+    live = RunStatus("orders", "live", clock=lambda: now[0])
+    now[0] = 100.5
+    live.event("orders", 1000)  # everything arrives in the first half second...
+    now[0] = 103.5  # ...then --until-idle 3 waits for more
+    live.end()
+    summary = live.summary()
+    assert summary["elapsed_seconds"] == 3.5
+    assert summary["records_per_second"] == 2000.0
+    boot = RunStatus("orders", "bootstrap", clock=lambda: now[0])
+    boot.event("orders", 700)
+    now[0] = 110.5
+    boot.end()
+    assert boot.summary()["records_per_second"] == 100.0  # a bootstrap is rated over its whole run

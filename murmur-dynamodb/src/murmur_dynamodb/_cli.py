@@ -49,11 +49,11 @@ def make_app() -> typer.Typer:
                 else:
                     ttl_note = "; TTL switched on" if result.ttl_enabled_now else ""
                     typer.echo(f"{name}: already there with the right key schema{ttl_note}")
-        except ConfigError as exc:
-            _say(f"error: {exc}")
+        except ConfigError as exc:  # the same one-line form as every murmur error
+            _say(f"murmur: error: {exc}")
             raise typer.Exit(2) from None
         except MurmurError as exc:
-            _say(f"error: {exc}")
+            _say(f"murmur: error: {exc}")
             raise typer.Exit(1) from None
 
     return app

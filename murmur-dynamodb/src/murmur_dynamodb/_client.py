@@ -3,13 +3,14 @@
 The region is the option, else boto3's chain ($AWS_DEFAULT_REGION, ~/.aws/config), else $AWS_REGION.
 
 boto3 is imported here, when an adapter is built, never at plugin registration (so
-``murmur --help`` stays fast). botocore's own retries are kept low (standard mode, two
-attempts in all) so that the runtime's retry policy is the one users tune.
+``murmur --help`` stays fast). botocore does not retry (one attempt per call): Murmur's one
+retry policy (``--retry-for``) rides out every transient failure.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -34,6 +35,9 @@ class Connection:
     endpoint_url: str | None = None
     region: str | None = None
     max_pool_connections: int = 16
+    #: How messages name the region and endpoint settings: adapter options, or a command's flags.
+    region_flag: str = "the region option (e.g. -T region=us-east-1)"
+    endpoint_flag: str = "endpoint_url"
 
     def client(self, what: str) -> Any:
         """A thread-safe low-level DynamoDB client (a fresh boto3 session: sessions are not thread-safe)."""
@@ -54,18 +58,36 @@ class Connection:
         region = self.region or session.region_name or os.environ.get("AWS_REGION")
         if not region:
             raise ConfigError(
-                f"{what}: no AWS region: give the region option (e.g. region=us-east-1) or set AWS_DEFAULT_REGION",
+                f"{what}: no AWS region: give {self.region_flag}, or set AWS_DEFAULT_REGION or AWS_REGION",
                 option="region",
             )
+        if session.get_credentials() is None:
+            raise ConfigError(f"{what}: {missing_credentials(self.endpoint_url)}", option="credentials")
         try:
             return session.client("dynamodb", endpoint_url=self.endpoint_url or None, region_name=region, config=config)
         except ValueError as exc:  # botocore: "Invalid endpoint: ..."
-            raise ConfigError(f"{what}: endpoint_url {self.endpoint_url!r}: {exc}", option="endpoint_url") from None
+            raise ConfigError(
+                f"{what}: {self.endpoint_flag} {self.endpoint_url!r}: {exc}", option="endpoint_url"
+            ) from None
         except Exception as exc:
             new = translate(exc, what, ConfigError)
             if new is exc:
                 raise
             raise new from exc
+
+
+def missing_credentials(endpoint_url: str | None) -> str:
+    """What to do when boto3's chain found no credentials (for a local endpoint: any dummy values)."""
+    text = (
+        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with"
+        " ~/.aws/credentials, or run with an instance role)"
+    )
+    if endpoint_url and re.search(r"//(localhost|127\.|\[::1\]|0\.0\.0\.0|host\.docker\.internal)", endpoint_url):
+        text += (
+            f"; {endpoint_url} is a local endpoint, which still needs credentials to sign requests:"
+            " any dummy values do, e.g. AWS_ACCESS_KEY_ID=dummy AWS_SECRET_ACCESS_KEY=dummy"
+        )
+    return text
 
 
 def where(client: Any) -> tuple[str, str]:

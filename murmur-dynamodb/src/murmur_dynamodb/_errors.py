@@ -99,11 +99,14 @@ def translate(exc: BaseException, what: str, permanent: type[Exception] = StoreE
         return permanent(f"{what}: {code}: {message}")
     if isinstance(exc, bex.NoRegionError):
         return ConfigError(
-            f"{what}: no AWS region: give the region option (e.g. region=us-east-1) or set AWS_DEFAULT_REGION",
+            f"{what}: no AWS region: give the region option (e.g. region=us-east-1), or set AWS_DEFAULT_REGION"
+            " or AWS_REGION",
             option="region",
         )
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
-        return permanent(f"{what}: no AWS credentials found by boto3's standard chain (env, ~/.aws, role)")
+        from murmur_dynamodb._client import missing_credentials
+
+        return ConfigError(f"{what}: {missing_credentials(None)} ({exc})", option="credentials")
     if isinstance(exc, bex.SSLError):  # a certificate problem does not heal by retrying
         return permanent(f"{what}: {exc}")
     if isinstance(exc, bex.ConnectionError | bex.HTTPClientError):

@@ -145,7 +145,9 @@ def ensure_tables(
 
     if dedup is not None and dedup == state:
         raise ConfigError(f"--dedup: the dedup table needs its own name (both are {state!r})", option="dedup")
-    client = Connection(endpoint_url, region).client("murmur dynamodb create-tables")
+    client = Connection(
+        endpoint_url, region, region_flag="--region (e.g. --region us-east-1)", endpoint_flag="--endpoint-url"
+    ).client("murmur dynamodb create-tables")
     try:
         results = [ensure_table(client, state, "state", STATE_SCHEMA, timeout=timeout, progress=progress)]
         if dedup is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from murmur import ClaimStatus
@@ -50,11 +50,15 @@ class DynamoDBDeduper:
         region: str | None = None,
         ttl: float = DEFAULT_TTL,
         max_pool_connections: int = 16,
+        clock: Callable[[], float] = now,
     ) -> None:
+        """``clock`` gives epoch seconds for leases and TTLs (tests pass a fake one; every worker must
+        agree on it, as real workers agree on the wall clock)."""
         if ttl <= 0:
             raise ValueError("ttl must be positive")
         self.table = table
         self.ttl = float(ttl)
+        self._clock = clock
         self.connection = Connection(endpoint_url, region, max_pool_connections)
         self.what = f"dynamodb deduper (table {table!r})"
         self.client = self.connection.client(self.what)
@@ -87,14 +91,14 @@ class DynamoDBDeduper:
 
     def contains(self, ids: Sequence[str]) -> set[str]:
         unique = list(dict.fromkeys(ids))
-        at = now()
+        at = self._clock()
         return {i for i, item in self._read(unique).items() if self._status(item, at) is ClaimStatus.DUPLICATE}
 
     # ---------------------------------------------------------------- claims
 
     def claim(self, ids: Sequence[str], lease: float) -> dict[str, ClaimStatus]:
         unique = list(dict.fromkeys(ids))
-        at = now()
+        at = self._clock()
         stored = self._read(unique)
         out: dict[str, ClaimStatus] = {}
         free: list[str] = []
@@ -109,7 +113,7 @@ class DynamoDBDeduper:
         return out
 
     def _claim_one(self, event_id: str, lease: float) -> ClaimStatus:
-        at = now()
+        at = self._clock()
         item = {
             "pk": {"S": event_id},
             "st": {"S": PENDING},
@@ -133,7 +137,7 @@ class DynamoDBDeduper:
         return ClaimStatus.GRANTED
 
     def commit(self, ids: Sequence[str]) -> None:
-        expires = number(math.ceil(now() + self.ttl))
+        expires = number(math.ceil(self._clock() + self.ttl))
         puts = [
             {"PutRequest": {"Item": {"pk": {"S": i}, "st": {"S": COMMITTED}, "ttl": expires}}}
             for i in dict.fromkeys(ids)

@@ -22,14 +22,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHANGE_STREAMS_UNSUPPORTED",
+    "DEFAULT_CONNECT_TIMEOUT_MS",
+    "DEFAULT_SERVER_SELECTION_TIMEOUT_MS",
     "TOKEN_UNUSABLE",
     "Closing",
     "Redactor",
     "Target",
+    "check_names",
     "connect",
     "retrying",
     "translate",
+    "with_uri_options",
 ]
+
+#: Fail within seconds, not pymongo's 30 s (20 s to connect), when the host is wrong or down.
+DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 5_000
+DEFAULT_CONNECT_TIMEOUT_MS = 5_000
 
 T = TypeVar("T")
 
@@ -43,6 +51,11 @@ TOKEN_UNUSABLE = frozenset({260, 280, 286})
 #: "$changeStream is only supported on replica sets" (40573), stage unknown to an old server (40324).
 CHANGE_STREAMS_UNSUPPORTED = frozenset({40573, 40324})
 
+#: AuthenticationFailed (18).
+AUTH_FAILED = frozenset({18})
+#: InvalidNamespace (73): the database or collection name is not allowed.
+NAME_REJECTED = frozenset({73})
+
 REBOOTSTRAP = (
     "re-bootstrap: run the `mongo` snapshot again with --restart --handoff-out FILE, "
     "then start mongo-changes with --from-handoff FILE"
@@ -50,18 +63,23 @@ REBOOTSTRAP = (
 
 
 class Redactor:
-    """Removes the password (and the whole userinfo) of a URI from texts."""
+    """Removes the password (and the whole userinfo) of a URI from texts; knows the URI's hosts and user."""
 
     def __init__(self, uri: str) -> None:
         secrets: list[str] = []
+        self.user: str | None = None
         match = re.match(r"^[a-z+]+://([^@/]*)@", uri)
         if match:
             userinfo = match.group(1)
             secrets.append(userinfo)
+            self.user = unquote(userinfo.split(":", 1)[0])
             if ":" in userinfo:
                 password = userinfo.split(":", 1)[1]
                 secrets.extend([password, unquote(password)])
         self._secrets = [s for s in sorted(set(secrets), key=len, reverse=True) if s]
+        hosts = re.match(r"^[a-z+]+://(?:[^@/]*@)?([^/?]*)", uri)
+        #: ``host:port[,host:port]`` as the URI names them (for messages).
+        self.hosts = hosts.group(1) if hosts and hosts.group(1) else "?"
 
     def __call__(self, text: str) -> str:
         for s in self._secrets:
@@ -69,8 +87,31 @@ class Redactor:
         return text
 
 
+def with_uri_options(uri: str, options: dict[str, Any]) -> str:
+    """``uri`` with each of ``options`` added as a URI parameter unless the URI sets it already.
+
+    ``None`` values are skipped. The URI's own parameters win: it is the most specific setting.
+    """
+    lower = uri.lower()
+    extra = [
+        f"{name}={value}"
+        for name, value in options.items()
+        if value is not None and not re.search(rf"[?&]{name.lower()}=", lower)
+    ]
+    if not extra:
+        return uri
+    if "?" in uri:
+        return uri + ("" if uri.endswith(("?", "&")) else "&") + "&".join(extra)
+    # mongodb://host:port/db?... needs the slash before the options when there is no database
+    rest = uri.split("://", 1)[-1]
+    return uri + ("?" if "/" in rest else "/?") + "&".join(extra)
+
+
 def connect(uri: str, redact: Redactor) -> MongoClient[Any]:
-    """A client for ``uri`` (no I/O yet); a malformed URI is a ``ConfigError`` on ``uri``."""
+    """A client for ``uri`` (no I/O yet); a malformed URI is a ``ConfigError`` on ``uri``.
+
+    Unless the URI says otherwise, server selection and connecting each give up after 5 s.
+    """
     import pymongo
     from pymongo.errors import ConfigurationError, InvalidURI
 
@@ -78,8 +119,9 @@ def connect(uri: str, redact: Redactor) -> MongoClient[Any]:
         raise ConfigError("mongo: option 'uri' is required (e.g. -S uri=mongodb://host:27017)", option="uri")
     kwargs: dict[str, Any] = {"uuidRepresentation": "standard", "tz_aware": True, "appname": "murmur"}
     if "serverselectiontimeoutms" not in uri.lower():
-        # fail within seconds, not pymongo's 30 s, when the host is wrong
-        kwargs["serverSelectionTimeoutMS"] = 10_000
+        kwargs["serverSelectionTimeoutMS"] = DEFAULT_SERVER_SELECTION_TIMEOUT_MS
+    if "connecttimeoutms" not in uri.lower():
+        kwargs["connectTimeoutMS"] = DEFAULT_CONNECT_TIMEOUT_MS
     try:
         return pymongo.MongoClient(uri, **kwargs)
     except (InvalidURI, ConfigurationError, ValueError, TypeError) as exc:
@@ -98,13 +140,40 @@ def translate(exc: BaseException, what: str, redact: Redactor, *, live: bool = F
         return exc
     text = redact(str(exc))
     if not isinstance(exc, pe.PyMongoError):
-        # pymongo lets some failures of a misbehaving server escape raw (a KeyError in the
-        # authentication handshake): still say what we were doing.
+        if redact.user is not None and _in_authentication(exc):
+            # pymongo lets a server that does not speak the authentication handshake fail raw
+            # (KeyError: 'payload'): what the user can act on is the credentials in the URI.
+            return ConfigError(
+                f"{what}: authentication as {redact.user!r} failed at {redact.hosts}: the server did not complete"
+                f" the handshake ({type(exc).__name__}: {text}); check the user and password in -S uri"
+                " (or $MURMUR_MONGO_URI), or drop them if the server has no authentication",
+                option="uri",
+            )
+        # Some other failure pymongo let escape raw: still say what we were doing.
         return SourceError(f"{what}: {type(exc).__name__}: {text}")
+    if isinstance(exc, pe.ServerSelectionTimeoutError):
+        # pymongo waited the whole server selection timeout already: retrying the same wait
+        # only delays the answer. Live sources keep retrying after a failover (transient).
+        message = f"{what}: {_unreachable(text, redact)}"
+        return TransientError(message) if live else SourceError(message)
+    if isinstance(exc, pe.InvalidName):
+        return ConfigError(f"{what}: {text} (see -S database / -S collection)", option="collection")
     if isinstance(exc, pe.OperationFailure):
         code = exc.code
         # str() appends the whole server reply ("full error: {...}"): keep the message and code
         text = f"{redact(text.split(', full error:')[0])} (code {code})"
+        if code in AUTH_FAILED or "authentication failed" in text.lower():
+            return ConfigError(
+                f"{what}: authentication as {redact.user or '(no user)'!r} failed at {redact.hosts} ({text});"
+                " check the user, password and authSource in -S uri (or $MURMUR_MONGO_URI)",
+                option="uri",
+            )
+        if code in NAME_REJECTED or _name_rejected(text):
+            return ConfigError(
+                f"{what}: the server rejects the database or collection name ({text}); see -S database and"
+                " -S collection",
+                option="collection",
+            )
         if code in CHANGE_STREAMS_UNSUPPORTED or "only supported on replica sets" in text:
             return HandoffError(
                 f"{what}: the server does not support change streams (they need a replica set or a sharded "
@@ -122,6 +191,59 @@ def translate(exc: BaseException, what: str, redact: Redactor, *, live: bool = F
     if isinstance(exc, pe.ConfigurationError):
         return ConfigError(f"{what}: {text}", option="uri")
     return SourceError(f"{what}: {text}")
+
+
+def _in_authentication(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside pymongo's authentication code."""
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if "/pymongo/" in name and "auth" in name.rsplit("/", 1)[-1]:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _name_rejected(text: str) -> bool:
+    lower = text.lower()
+    # "Invalid identifier": the test server (nx-27017); "syntax error": its SQL choking on a name
+    # such as `order`; "invalid namespace"/"invalid collection name": MongoDB.
+    return any(p in lower for p in ("invalid identifier", "invalid namespace", "invalid collection name")) or bool(
+        re.search(r'near ".*": syntax error', lower)
+    )
+
+
+def _unreachable(text: str, redact: Redactor) -> str:
+    """``ServerSelectionTimeoutError`` text (a topology dump) ⇒ ``cannot reach host:port: cause (after 5 s)``."""
+    head = text.split(", Timeout:", 1)[0]
+    waited = re.search(r"Timeout: ([\d.]+)s", text)
+    causes = []
+    for match in re.finditer(r"([^\s,]+:\d+): (?:\[Errno -?\d+\] )?([^(,]+)", head):
+        causes.append(f"{match.group(1)}: {match.group(2).strip().rstrip('.').lower()}")
+    if not causes:  # "No replica set members match selector ..." and the like
+        causes.append(f"{redact.hosts}: {head.strip()[:200]}")
+    after = f" after {float(waited.group(1)):g} s" if waited else ""
+    return (
+        f"cannot reach MongoDB at {'; '.join(causes)} (gave up{after}; the wait is server_selection_timeout_ms,"
+        " the uri's serverSelectionTimeoutMS)"
+    )
+
+
+def check_names(who: str, database: str, collection: str) -> None:
+    """MongoDB's rules for names, checked before connecting: a ``ConfigError`` naming the option."""
+    for option, value, bad in (("database", database, '/\\. "$\0'), ("collection", collection, "$\0")):
+        found = sorted({c for c in value if c in bad})
+        if found:
+            shown = ", ".join(repr(c) for c in found)
+            raise ConfigError(
+                f"{who}: -S {option}={value!r}: MongoDB {option} names cannot contain {shown}", option=option
+            )
+    if collection.startswith("system.") or collection.startswith(".") or collection.endswith("."):
+        raise ConfigError(
+            f"{who}: -S collection={collection!r}: not a collection name MongoDB allows here"
+            " (no leading or trailing dot, no system. prefix)",
+            option="collection",
+        )
 
 
 def retrying(
@@ -146,7 +268,10 @@ def retrying(
         try:
             return call()
         except Exception as exc:
-            err = translate(exc, what, redact, live=live)
+            # Retrying a server selection that already waited its full timeout only multiplies the wait.
+            err = translate(exc, what, redact, live=False)
+            if live and not _server_selection(exc):
+                err = translate(exc, what, redact, live=True)
             if err is exc:
                 raise
             raise err from exc
@@ -166,6 +291,12 @@ def retrying(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _server_selection(exc: BaseException) -> bool:
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    return isinstance(exc, ServerSelectionTimeoutError)
+
+
 class Target:
     """The collection a source reads, through its own client (or a given one, left open)."""
 
@@ -180,6 +311,7 @@ class Target:
             raise ConfigError(f"{who}: option 'collection' is required (-S collection=NAME)", option="collection")
         if batch_size < 1:
             raise ConfigError(f"{who}: batch_size must be at least 1, got {batch_size}", option="batch_size")
+        check_names(who, database, collection)
         self.namespace = f"{database}.{collection}"
         self.redact = Redactor(uri)
         self._own_client = client is None

@@ -21,14 +21,39 @@ _CONNECTION = (
     ),
     Option("database", help="database name", required=True),
     Option("collection", help="collection name", required=True),
+    Option(
+        "server_selection_timeout_ms",
+        "int",
+        5000,
+        help="how long to look for a usable server before failing (the uri's serverSelectionTimeoutMS wins)",
+    ),
+    Option(
+        "connect_timeout_ms",
+        "int",
+        5000,
+        help="how long one connection attempt may take (the uri's connectTimeoutMS wins)",
+    ),
 )
+
+
+def _uri(options: Mapping[str, Any]) -> str:
+    """The uri with the timeout options as URI parameters (parameters the uri sets itself win)."""
+    from murmur_mongo._client import with_uri_options
+
+    return with_uri_options(
+        str(options["uri"]),
+        {
+            "serverSelectionTimeoutMS": options.get("server_selection_timeout_ms"),
+            "connectTimeoutMS": options.get("connect_timeout_ms"),
+        },
+    )
 
 
 def _snapshot(options: Mapping[str, Any], context: AdapterContext) -> Any:
     from murmur_mongo.source import MongoSnapshotSource
 
     return MongoSnapshotSource(
-        uri=options["uri"],
+        uri=_uri(options),
         database=options["database"],
         collection=options["collection"],
         filter=options.get("filter"),
@@ -43,7 +68,7 @@ def _changes(options: Mapping[str, Any], context: AdapterContext) -> Any:
     from murmur_mongo.changes import MongoChangeSource
 
     return MongoChangeSource(
-        uri=options["uri"],
+        uri=_uri(options),
         database=options["database"],
         collection=options["collection"],
         filter=options.get("filter"),

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from murmur import Change, ConfigError, HandoffToken, Poison, Record, SourceError, document_event_id
 
-from murmur_mongo._client import Closing, Target, retrying
+from murmur_mongo._client import Closing, Target, retrying, translate
 from murmur_mongo._codec import decode, is_missing, parse_query, salvage_id
 from murmur_mongo._ids import BRACKETS, bracket_of, id_from_json, id_to_json, order_boundaries
 
@@ -73,6 +73,8 @@ class MongoSnapshotSource(Closing):
         self.filter = parse_query(filter, "filter")
         self.projection = _keep_id(parse_query(projection, "projection"))
         self._redact = target.redact
+        #: Set when counting found no server: the scan fails with it at once instead of waiting again.
+        self._unreachable: BaseException | None = None
         self._coll = target.coll
         self._present: list[int] | None = None
         self._lock = threading.Lock()
@@ -166,7 +168,15 @@ class MongoSnapshotSource(Closing):
             if not clauses:
                 return 0
             return int(self._coll.count_documents(clauses[0] if len(clauses) == 1 else {"$or": clauses}))
-        except Exception as exc:  # progress only: never fail the run for it
+        except Exception as exc:  # progress only: never fail the run for it...
+            from pymongo.errors import ServerSelectionTimeoutError
+
+            err = translate(exc, f"mongo: counting {self.namespace}", self._redact)
+            if isinstance(err, ConfigError) or isinstance(exc, ServerSelectionTimeoutError):
+                # ...unless the server cannot be reached or refuses us: the scan would fail alike,
+                # after waiting as long again (the runtime ignores a failed estimate).
+                self._unreachable = err
+                raise err from exc
             log.warning("mongo: could not count %s: %s", self.namespace, self._redact(str(exc)))
             return None
 
@@ -180,6 +190,8 @@ class MongoSnapshotSource(Closing):
             except ValueError as exc:
                 raise SourceError(str(exc)) from None
         what = f"mongo: reading {self.namespace}"
+        if self._unreachable is not None:
+            raise self._unreachable
         for index in self._bracket_range(lo, hi):
             bracket = BRACKETS[index]
             gt = lo if lo is not _OPEN and bracket_of(lo) == index else _OPEN

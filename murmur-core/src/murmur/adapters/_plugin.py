@@ -52,6 +52,12 @@ def _memory_store(options: Mapping[str, Any], context: AdapterContext) -> Any:
     return MemoryStore()
 
 
+def _jsonl_sink(options: Mapping[str, Any], context: AdapterContext) -> Any:
+    from murmur.adapters.deadletters import JsonLinesDeadLetters
+
+    return JsonLinesDeadLetters(options["path"], pipeline=context.pipeline)
+
+
 def _memory_dedup(options: Mapping[str, Any], context: AdapterContext) -> Any:
     from murmur.adapters.memory import MemoryDeduper
 
@@ -107,6 +113,24 @@ def murmur_register(register: Callable[[AdapterSpec], None]) -> None:
             "in-memory state, gone when the process ends (tests and dry runs)",
             _memory_store,
             guarantees=("transactional", "not durable"),
+        )
+    )
+    register(
+        AdapterSpec(
+            "jsonl",
+            "sink",
+            "dead letters appended to a JSON Lines file, created on the first one (the default)",
+            _jsonl_sink,
+            options=(
+                Option(
+                    "path",
+                    "path",
+                    "murmur-dead-letters.jsonl",
+                    "the file (--dead-letters FILE sets it too)",
+                    must_exist=False,
+                ),
+            ),
+            guarantees=("flushed on every letter", "fsynced on close"),
         )
     )
     register(

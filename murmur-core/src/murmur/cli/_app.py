@@ -11,8 +11,7 @@ import typer
 from murmur._errors import ConfigError, MurmurError
 from murmur.cli._config import PipelineArgs, load_config, merged_options, parse_pairs
 from murmur.cli._output import dumps, mask, plain, remember_secrets, report, reporting
-from murmur.plugins import AdapterSpec, Registry, create, load, parse_options
-from murmur.plugins._loader import KIND_NAMES
+from murmur.plugins import AdapterSpec, Registry, create, kind_name, load, parse_options
 
 HELP = """Streaming aggregation, snapshot then stream: fold a source of truth into a state store,
 then keep it current from a live source, counting every change once.
@@ -25,8 +24,9 @@ then keep it current from a live source, counting every change once.
 
 RUN_EPILOG = """\b
 Adapter options: -S for the source, -T the store, -D the deduper, -H the handoff live
-source, each OPTION=VALUE (see `murmur plugins show NAME`). A snapshot source runs a
-bootstrap and prints a handoff token; a live source runs until Ctrl-C/SIGTERM or --until-idle.
+source, -L the dead-letter sink, each OPTION=VALUE (see `murmur plugins show NAME`).
+A snapshot source runs a bootstrap and prints a handoff token; a live source runs until
+Ctrl-C/SIGTERM or --until-idle.
 --then LIVE does both in one process: bootstrap, then live mode from the captured handoff.
 
 \b
@@ -34,7 +34,7 @@ Config file (--config murmur.toml); flags override it:
   [pipeline]        name, key | keys, value, monoid, window, event_time, mode,
                     from = "pkg.module:pipeline"
   [source]          adapter = "jsonl", then its options: path = "orders.jsonl"
-  [store] [dedup] [handoff_to]   adapter = "...", then options
+  [store] [dedup] [handoff_to] [dead_letters]   adapter = "...", then options
   [run]             max_attempts, fail_on_error, dead_letters, segments,
                     until_idle, handoff_out, retry_for, max_dead_letters,
                     metrics_port, log_format
@@ -43,6 +43,13 @@ Config file (--config murmur.toml); flags override it:
 Exit codes: 0 done, 1 the run failed (also: no record applied, or more dead letters than
 --max-dead-letters), 2 usage or configuration error, 130 interrupted
 (progress is checkpointed: continue with --resume). MURMUR_DEBUG=1 shows tracebacks.
+"""
+
+GET_EPILOG = """\b
+Example:
+  murmur get --name orders alice bob
+  murmur get --name orders --json --window 7d alice
+  murmur get --name orders --top 10
 """
 
 Opt = typer.Option
@@ -261,6 +268,25 @@ def run_cmd(
             rich_help_panel="Run",
         ),
     ] = None,
+    sink: Annotated[
+        str | None,
+        Opt(
+            "--dead-letter-sink",
+            metavar="SINK",
+            help="Dead-letter sink adapter [default: jsonl, the --dead-letters file].",
+            rich_help_panel="Run",
+        ),
+    ] = None,
+    sink_opts: Annotated[
+        list[str] | None,
+        Opt(
+            "-L",
+            "--dead-letter-option",
+            metavar="OPT=VAL",
+            help="Dead-letter sink option (repeatable).",
+            rich_help_panel="Run",
+        ),
+    ] = None,
     fail_on_error: Annotated[
         bool, Opt("--fail-on-error", help="Stop at the first dead letter (exit 1).", rich_help_panel="Run")
     ] = False,
@@ -344,6 +370,8 @@ def run_cmd(
         no_handoff=no_handoff,
         until_idle=until_idle,
         dead_letters=dead_letters,
+        sink=sink,
+        sink_opts=sink_opts or [],
         fail_on_error=fail_on_error,
         max_attempts=max_attempts,
         retry_for=retry_for,
@@ -362,14 +390,41 @@ def run_cmd(
     else:
         handling = reporting(json_mode=json_out)
     with handling:
+        _no_empty_values(
+            ("--source", source),
+            ("--store", store),
+            ("--dedup", dedup),
+            ("--handoff-to", handoff_to),
+            ("--then", then),
+            ("--dead-letter-sink", sink),
+            ("--name", name),
+            ("--key", key),
+            ("--keys", keys),
+            ("--value", value),
+            ("--monoid", monoid),
+            ("--window", window),
+            ("--event-time", event_time),
+            ("--mode", mode),
+            ("--pipeline", pipeline),
+        )
         code = execute(_registry(ctx), args)
     raise typer.Exit(code)
 
 
+def _no_empty_values(*flags: tuple[str, str | None]) -> None:
+    """``--store ''`` is a mistake (an unset variable in a script), not a request for the default."""
+    for flag, value in flags:
+        if value is not None and not value.strip():
+            raise ConfigError(
+                f"{flag}: expected a value, got an empty one (leave the flag out for the default)", option=flag
+            )
+
+
 def get_cmd(
     ctx: typer.Context,
-    keys: Annotated[
-        list[str] | None, typer.Argument(metavar="KEY", help="Keys to read (one or more).", show_default=False)
+    key: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="KEY", help="Keys to read, one or more.", show_default=False),
     ] = None,
     name: Annotated[str | None, Opt("--name", help="Pipeline name.")] = None,
     store: Annotated[str | None, Opt("--store", help="State store adapter [default: sqlite].")] = None,
@@ -396,8 +451,9 @@ def get_cmd(
         str | None, Opt("--format", metavar="FORMAT", help="tsv (default), csv or json for scripts.")
     ] = None,
 ) -> None:
-    """Print the current value of KEYs: one KEY<TAB>VALUE line each (or --json).
+    """Print the current value of one or more keys: murmur get --name NAME KEY...
 
+    One KEY<TAB>VALUE line per key (null when the key has no value), or one JSON object (--json).
     Without KEYs (or with --all, --prefix, --top), list the pipeline's keys and values, page by
     page; a windowed pipeline lists one KEY<TAB>BUCKET<TAB>VALUE line per key and time bucket.
     """
@@ -407,10 +463,12 @@ def get_cmd(
 
     with reporting(json_mode=json_out):
         registry = _registry(ctx)
+        _no_empty_values(("--name", name), ("--store", store), ("--window", window))
         cfg = load_config(config)
         pipeline = name or cfg.section("pipeline").get("name")
         if not pipeline:
             raise ConfigError("--name: which pipeline to read (e.g. --name orders)", option="name")
+        keys = key or []
         listing = not keys or all_keys or prefix is not None or top is not None or limit is not None
         if fmt is not None and fmt not in FORMATS:
             raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, not {fmt!r}", option="format")
@@ -469,46 +527,14 @@ def plugins_list(
     ctx: typer.Context,
     json_out: Annotated[bool, Opt("--json", help="Print {adapters: [...], plugins: [...]} as JSON.")] = False,
 ) -> None:
-    """Adapters by name and kind, with their distribution, version, guarantees and status."""
-    registry = _registry(ctx)
-    adapters: list[dict[str, Any]] = [
-        {
-            "name": s.name,
-            "kind": s.kind,
-            "description": s.description,
-            "distribution": s.distribution,
-            "version": s.version,
-            "guarantees": list(s.guarantees),
-            "status": "ok",
-        }
-        for s in sorted(registry.specs.values(), key=lambda s: (s.name, s.kind))
-    ]
-    plugins: list[dict[str, Any]] = [
-        {
-            "name": p.name,
-            "module": p.module,
-            "distribution": p.distribution,
-            "version": p.version,
-            "status": p.status,
-            "error": p.error,
-            "adapters": [f"{k}:{n}" for k, n in p.adapters],
-        }
-        for p in registry.plugins
-    ]
-    if json_out:
-        typer.echo(dumps({"adapters": adapters, "plugins": plugins}))
-        return
-    from rich.table import Table
+    """Adapters by name and kind, with their distribution, version, guarantees and status.
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("NAME", "KIND", "DISTRIBUTION", "VERSION", "GUARANTEES", "STATUS"):
-        table.add_column(column, overflow="fold")
-    for a in adapters:
-        table.add_row(a["name"], a["kind"], a["distribution"], a["version"], ", ".join(a["guarantees"]), a["status"])
-    for p in plugins:
-        if p["status"] != "ok":
-            table.add_row(p["name"], "-", p["distribution"], p["version"], "", f"{p['status']}: {p['error'] or ''}")
-    _console().print(table, markup=False, highlight=False)
+    A table on a terminal, tab-separated lines in a pipe. Reads what plugins declare: a broken
+    plugin shows its error once something has imported it (`plugins show`, a run).
+    """
+    from murmur.cli._listing import write_listing
+
+    write_listing(_registry(ctx), json_out=json_out)
 
 
 def plugins_show(
@@ -519,10 +545,17 @@ def plugins_show(
     """An adapter's description, guarantees and options (type, default, env var, help)."""
     with reporting(json_mode=json_out):
         registry = _registry(ctx)
-        specs = registry.named(name)
+        specs = [s for a in registry.named(name) if (s := registry.find(a.kind, a.name)) is not None]
         if not specs:
-            names = ", ".join(sorted({s.name for s in registry.specs.values()})) or "none"
-            raise ConfigError(f"no adapter named {name!r} (available: {names})", option="name")
+            from murmur.plugins._hints import suggest
+
+            names = sorted({a.name for a in registry.adapters()})
+            hint = suggest(name, names)
+            raise ConfigError(
+                f"no adapter named {name!r}{'; ' + hint if hint else ''} (available: {', '.join(names) or 'none'})"
+                + registry.failed_hint(),
+                option="name",
+            )
         docs = [_describe(s) for s in specs]
         if json_out:
             typer.echo(dumps(docs))
@@ -532,7 +565,7 @@ def plugins_show(
         console = _console()
         for doc in docs:
             console.print(
-                f"{doc['name']} ({KIND_NAMES.get(doc['kind'], doc['kind'])}) — {doc['description']}\n"
+                f"{doc['name']} ({kind_name(doc['kind'])}) — {doc['description']}\n"
                 f"  from {doc['distribution']} {doc['version']}; guarantees: {', '.join(doc['guarantees']) or '-'}",
                 markup=False,
                 highlight=False,
@@ -597,7 +630,10 @@ def _version(value: bool) -> None:
 def make_app(registry: Registry | None = None) -> typer.Typer:
     """The ``murmur`` app over ``registry`` (default: load the plugins), with plugins' sub-commands."""
     reg = registry if registry is not None else load()
+    from murmur.cli._group import RootGroup
+
     app = typer.Typer(
+        cls=RootGroup,
         name="murmur",
         help=HELP,
         no_args_is_help=True,
@@ -616,7 +652,7 @@ def make_app(registry: Registry | None = None) -> typer.Typer:
         """Streaming aggregation, snapshot then stream."""
 
     app.command("run", epilog=RUN_EPILOG)(run_cmd)
-    app.command("get")(get_cmd)
+    app.command("get", epilog=GET_EPILOG)(get_cmd)
     from murmur.cli._status import status_cmd
 
     app.command("status")(status_cmd)
@@ -624,19 +660,14 @@ def make_app(registry: Registry | None = None) -> typer.Typer:
     plugins.command("list")(plugins_list)
     plugins.command("show")(plugins_show)
     app.add_typer(plugins, name="plugins")
-    reg.add_cli(app)
+    reg.add_cli(app)  # plugins imported already (no declaration); declared commands load on use
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The ``murmur`` console script."""
+    """The ``murmur`` app (``murmur.cli.main`` answers ``plugins list`` without it)."""
     try:
         app = make_app()
     except MurmurError as exc:
         sys.exit(report(exc))
-    try:
-        app(args=argv, prog_name="murmur")
-    except SystemExit:
-        raise
-    except (Exception, KeyboardInterrupt) as exc:  # a plugin's command failed outside our handlers
-        sys.exit(report(exc))
+    app(args=argv, prog_name="murmur")  # RootGroup.main prints errors as one line and exits

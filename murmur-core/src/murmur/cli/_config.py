@@ -13,7 +13,7 @@ flags override the file::
     mode = "append"             # --mode
     from = "mypkg.pipes:orders" # --pipeline (a murmur.Pipeline object; the keys above override it)
 
-    [source]                    # also [store], [dedup] and [handoff_to]
+    [source]                    # also [store], [dedup], [handoff_to] and [dead_letters]
     adapter = "jsonl"           # --source (--store, --dedup, --handoff-to)
     path = "orders.jsonl"       # any other key is an adapter option, like -S path=orders.jsonl
 
@@ -39,7 +39,8 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,21 @@ from murmur._pipeline import Pipeline
 from murmur._windows import Window
 from murmur.monoids import parse_monoid
 
-ADAPTER_SECTIONS = ("source", "store", "dedup", "handoff_to")
+ADAPTER_SECTIONS = ("source", "store", "dedup", "handoff_to", "dead_letters")
 PIPELINE_KEYS = ("name", "key", "keys", "value", "monoid", "window", "event_time", "mode", "from")
 RUN_KEYS: tuple[str, ...] = ("max_attempts", "fail_on_error", "dead_letters", "segments", "until_idle", "handoff_out")
 RUN_KEYS += ("metrics_port", "log_format")  # operating it (issue 16)
 SECTIONS = ("pipeline", *ADAPTER_SECTIONS, "run")
+#: What each known [run] value must be (as the flag it stands for parses it).
+RUN_TYPES: dict[str, tuple[type, ...]] = {
+    "max_attempts": (int,),
+    "fail_on_error": (bool,),
+    "dead_letters": (str,),
+    "segments": (int,),
+    "until_idle": (int, float),
+    "handoff_out": (str,),
+}
+_TYPE_WORDS = {str: "text", int: "an integer", float: "a number", bool: "true or false"}
 
 
 @dataclass
@@ -133,7 +144,44 @@ def load_config(path: Path | None) -> ConfigFile:
                 raise ConfigError(
                     f"{config.where(name, key)}: unknown key (expected one of: {', '.join(allowed)})", option="config"
                 )
+    _check_types(config)
     return config
+
+
+def _check_types(config: ConfigFile) -> None:
+    """Values of the file are held to what the flags they stand for accept: ``name = 5`` is an error."""
+
+    def fail(section: str, key: str, expected: str, value: Any) -> ConfigError:
+        return ConfigError(f"{config.where(section, key)}: expected {expected}, got {value!r}", option="config")
+
+    for key, value in config.section("pipeline").items():
+        if key == "keys" and isinstance(value, list):
+            if not value or not all(isinstance(v, str) and v.strip() for v in value):
+                raise fail("pipeline", key, "a list of key templates (non-empty text)", value)
+        elif not isinstance(value, str):
+            raise fail("pipeline", key, "text", value)
+        elif not value.strip():
+            raise fail("pipeline", key, "a value (leave the key out for the default)", value)
+    # Parsed here, not only when used: a flag overriding a bad value must not hide it.
+    table = config.section("pipeline")
+    for key, parse in (("monoid", parse_monoid), ("window", Window.parse)):
+        if key in table:
+            with _at(config, key, None):
+                parse(str(table[key]))
+    if "mode" in table and table["mode"] not in ("append", "changelog"):
+        raise fail("pipeline", "mode", "append or changelog", table["mode"])
+    for key, value in config.section("run").items():
+        kinds = RUN_TYPES.get(key)
+        if kinds is None:  # a key this version does not type-check here (its flag's parser will)
+            continue
+        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+            raise fail("run", key, _TYPE_WORDS[kinds[-1]], value)
+        if isinstance(value, str) and not value.strip():
+            raise fail("run", key, "a file name", value)
+    for section in ADAPTER_SECTIONS:
+        value = config.section(section).get("adapter")
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise fail(section, "adapter", f"an adapter name (text), as for --{section.replace('_', '-')}", value)
 
 
 def parse_pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
@@ -180,7 +228,8 @@ def build_pipeline(args: PipelineArgs, config: ConfigFile) -> Pipeline:
         fields["name"] = str(name)
     monoid = pick("monoid", args.monoid)
     if monoid is not None:
-        fields["monoid"] = parse_monoid(str(monoid))
+        with _at(config, "monoid", args.monoid):
+            fields["monoid"] = parse_monoid(str(monoid))
     key, keys = args.key, args.keys
     if key is None and keys is None:
         key, keys = table.get("key"), table.get("keys")
@@ -196,18 +245,35 @@ def build_pipeline(args: PipelineArgs, config: ConfigFile) -> Pipeline:
         fields["value"] = str(value)
     window = pick("window", args.window)
     if window is not None:
-        fields["window"] = Window.parse(str(window))
+        with _at(config, "window", args.window):
+            fields["window"] = Window.parse(str(window))
     event_time = pick("event_time", args.event_time)
     if event_time is not None:
         fields["event_time"] = str(event_time)
     mode = pick("mode", args.mode)
     if mode is not None:
         if mode not in ("append", "changelog"):
-            raise ConfigError(f"--mode: expected append or changelog, got {mode!r}", option="mode")
+            where = "--mode" if args.mode is not None else config.where("pipeline", "mode")
+            raise ConfigError(f"{where}: expected append or changelog, got {mode!r}", option="mode")
         fields["mode"] = mode
     if base is None:
         return Pipeline(**fields)
     return dataclasses.replace(base, **fields)
+
+
+@contextmanager
+def _at(config: ConfigFile, key: str, flag_value: Any) -> Iterator[None]:
+    """A value that fails to parse names where it came from: the flag, or the file and line."""
+    try:
+        yield
+    except ConfigError as exc:
+        text = str(exc)
+        flag = f"--{key.replace('_', '-')}"
+        for prefix in (f"{flag}: ", f"{key}: "):
+            text = text[len(prefix) :] if text.startswith(prefix) else text
+        if flag_value is not None or config.path is None:
+            raise ConfigError(f"{flag}: {text}", option=key) from None
+        raise ConfigError(f"{config.where('pipeline', key)}: {text}", option="config") from None
 
 
 def import_pipeline(ref: str) -> Pipeline:

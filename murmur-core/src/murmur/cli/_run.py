@@ -23,7 +23,6 @@ from murmur._protocols import Recorder
 from murmur._records import HandoffToken
 from murmur._retrying import RetryingDeduper, RetryingStore, RetryPolicy, StoreUnavailable
 from murmur._status import RunStatus
-from murmur.adapters.deadletters import JsonLinesDeadLetters
 from murmur.cli._config import ConfigFile, PipelineArgs, build_pipeline, load_config, merged_options, parse_pairs
 from murmur.cli._jsonlog import JsonLog
 from murmur.cli._limits import DeadLetterLimit, parse_retry_for
@@ -37,6 +36,7 @@ from murmur.plugins import AdapterSpec, Registry, create, parse_options, shown_o
 
 DEFAULT_DEAD_LETTERS = "murmur-dead-letters.jsonl"
 DEFAULT_STORE = "sqlite"
+DEFAULT_SINK = "jsonl"
 
 
 @dataclass
@@ -63,6 +63,9 @@ class RunArgs:
     no_handoff: bool = False
     until_idle: float | None = None
     dead_letters: Path | None = None
+    #: The dead-letter sink adapter (default jsonl, whose file --dead-letters names) and its -L options.
+    sink: str | None = None
+    sink_opts: list[str] = field(default_factory=list)
     fail_on_error: bool = False
     max_attempts: int | None = None
     retry_for: str | None = None
@@ -112,7 +115,7 @@ class _Plan:
         source_name = a.source or self.config.adapter("source")
         if not source_name:
             raise ConfigError(f"--source: missing; {self._sources()}", option="source")
-        snap, stream = registry.specs.get(("source", source_name)), registry.specs.get(("live", source_name))
+        snap, stream = registry.find("source", source_name), registry.find("live", source_name)
         # With --then, --until-idle belongs to the live phase that follows the bootstrap.
         wants_live = a.live or a.from_handoff is not None or (a.until_idle is not None and not a.then)
         if wants_live and stream is None:
@@ -123,8 +126,14 @@ class _Plan:
         elif snap is not None:
             source_spec, self.live = snap, False
         else:
+            from murmur.plugins._hints import suggest
+
+            names = [a.name for kind in ("source", "live") for a in registry.of_kind(kind)]
+            hint = suggest(source_name, names, kind=None)
             raise ConfigError(
-                f"--source: unknown source {source_name!r}; {self._sources()}{registry.failed_hint()}", option="source"
+                f"--source: unknown source {source_name!r}{'; ' + hint if hint else ''}; {self._sources()}"
+                + registry.failed_hint(),
+                option="source",
             )
         self._check_flags(source_name)
         self.retry_for = parse_retry_for(retry_for, live=self.live and not a.then)
@@ -151,12 +160,21 @@ class _Plan:
         elif a.handoff_opts:
             raise ConfigError("-H: handoff options given without --handoff-to or --then", option="handoff-to")
         self.then = self.handoff_to if a.then else None
+        self.sink = self._sink()
         self.token = HandoffToken.read(a.from_handoff) if a.from_handoff is not None else None
         for label, path in (("--handoff-out", self.handoff_out), ("--dead-letters", self.dead_letters)):
             if path is not None and not path.resolve().parent.is_dir():
                 raise ConfigError(
                     f"{label} {path}: directory {str(path.resolve().parent)!r} does not exist", option=label
                 )
+
+    def _sink(self) -> _Adapter:
+        """The dead-letter sink: ``--dead-letter-sink`` (or ``[dead_letters] adapter``), default jsonl."""
+        name = self.args.sink or self.config.adapter("dead_letters") or DEFAULT_SINK
+        spec = self.registry.get("sink", name, flag="--dead-letter-sink")
+        path = spec.option("path")
+        inherit = {"path": str(self.dead_letters)} if path is not None and path.type == "path" else None
+        return self._adapter("dead_letters", "-L", spec, self.args.sink_opts, inherit)
 
     def _sources(self) -> str:
         snap = ", ".join(s.name for s in self.registry.of_kind("source")) or "none"
@@ -318,7 +336,7 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
     err = console or Console(stderr=True)
     context = registry.context(plan.pipeline.name)
     store = dedup = source = target = None
-    sink = JsonLinesDeadLetters(plan.dead_letters, pipeline=plan.pipeline.name)
+    sink = create(plan.sink.spec, plan.sink.options, context)
     ops = Operating(plan.pipeline.name, plan.metrics_port, plan.log_format, quiet=args.quiet)
     outcome = _Outcome()
     try:
@@ -517,7 +535,7 @@ class _DeadLetterWatch:
                 return
 
 
-def _record_run(store: Any, plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters) -> None:
+def _record_run(store: Any, plan: _Plan, status: RunStatus, sink: Any) -> None:
     """Keep what this bootstrap did next to its checkpoints (``run/bootstrap``), for later messages."""
     if status.already_finished:
         return
@@ -528,7 +546,7 @@ def _record_run(store: Any, plan: _Plan, status: RunStatus, sink: JsonLinesDeadL
                 "records": status.records,
                 "applied": status.applied,
                 "dead_letters": status.dead_letters,
-                "dead_letters_file": str(plan.dead_letters) if sink.count else None,
+                "dead_letters_file": _letters(sink),
             },
         )
     except Exception as exc:  # a note for later messages: never fail the run for it
@@ -542,7 +560,7 @@ def _then(
     target: Any,
     store: Any,
     dedup: Any,
-    sink: JsonLinesDeadLetters,
+    sink: Any,
     stop: threading.Event,
     display: ProgressDisplay,
     say: Callable[[str], None],
@@ -612,10 +630,17 @@ def _summary(phases: list[RunStatus]) -> dict[str, Any]:
     return summary
 
 
+def _letters(sink: Any) -> str | None:
+    """Where the dead letters went, if any were written and the sink is a file."""
+    path = getattr(sink, "path", None)
+    written = getattr(sink, "count", None)
+    return str(path) if path is not None and written else None
+
+
 def _summarize(
     plan: _Plan,
     phases: list[RunStatus],
-    sink: JsonLinesDeadLetters,
+    sink: Any,
     args: RunArgs,
     err: Console,
     outcome: _Outcome,
@@ -623,7 +648,7 @@ def _summarize(
 ) -> int:
     """Print the summary (``--json``: on stdout); the exit code: 1 when dead letters fail the run."""
     summary = _summary(phases)
-    letters = str(plan.dead_letters) if sink.count else None
+    letters = _letters(sink)
     handoff = phases[0].handoff
     failure = None
     for status in phases:
@@ -675,10 +700,10 @@ def _summarize(
     return 0
 
 
-def _lines(plan: _Plan, status: RunStatus, sink: JsonLinesDeadLetters, args: RunArgs, outcome: _Outcome) -> list[str]:
+def _lines(plan: _Plan, status: RunStatus, sink: Any, args: RunArgs, outcome: _Outcome) -> list[str]:
     """The human summary of one phase."""
     summary = status.summary()
-    letters = str(plan.dead_letters) if sink.count else None
+    letters = _letters(sink)
     lines = []
     name = status.pipeline
     if outcome.cleared is not None and status.mode == "bootstrap":

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from murmur.plugins._spec import AdapterSpec
 
+__all__ = ["PROJECT", "MurmurSpec", "hookimpl", "hookspec"]
+
 PROJECT = "murmur"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from murmur._errors import ConfigError
-from murmur._windows import parse_duration
-from murmur.plugins._spec import AdapterSpec, Option
+from murmur.plugins._masking import MASK, mask_secrets
+from murmur.plugins._spec import AdapterSpec, Option, kind_name
+
+__all__ = ["MASK", "SECRET_WORDS", "is_secret", "mask_secrets", "parse_options", "shown_options"]
 
 _TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
 _FALSE = frozenset({"0", "false", "no", "off", "n", "f"})
 #: Pass-through options (``kafka.sasl.password``) are secret when their name holds one of these.
 SECRET_WORDS = ("password", "secret", "token", "key")
-MASK = "****"
 
 
 def is_secret(spec: AdapterSpec, name: str) -> bool:
@@ -53,7 +53,7 @@ def parse_options(
     file line) for messages; the default is ``<flag> <name>``.
     """
     environ = os.environ if env is None else env
-    what = f"{spec.kind} {spec.name!r}"
+    what = f"{kind_name(spec.kind)} {spec.name!r}"
     out: dict[str, Any] = {}
     passthrough: dict[str, dict[str, str]] = {opt.name: {} for opt in spec.options if opt.is_prefix}
     for name, raw in given.items():
@@ -130,6 +130,8 @@ def _convert(spec: AdapterSpec, opt: Option, raw: Any, label: str) -> Any:
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             value = float(raw)
         elif text is not None:
+            from murmur._windows import parse_duration
+
             try:
                 value = parse_duration(text, option=label).total_seconds()
             except ConfigError:
@@ -169,17 +171,3 @@ def shown_options(spec: AdapterSpec, options: Mapping[str, Any]) -> dict[str, An
         else:
             out[name] = value
     return out
-
-
-_URI_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*:/{1,2}[^\s:/@]*:)([^\s@/]+)(@)")
-_PARAM_SECRET = re.compile(r"(?i)(\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)=)([^&\s,;]+)")
-
-
-def mask_secrets(text: str, secrets: Mapping[str, None] | None = None) -> str:
-    """``text`` with URI passwords, ``password=...``-style parameters and the given secret values masked."""
-    text = _URI_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", text)
-    text = _PARAM_SECRET.sub(rf"\g<1>{MASK}", text)
-    for secret in secrets or ():
-        if secret:
-            text = text.replace(secret, MASK)
-    return text

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-#: ``source``: snapshot source (bootstrap); ``live``: live source; ``store``; ``dedup``; ``decoder``.
-Kind = Literal["source", "live", "store", "dedup", "decoder"]
-KINDS: tuple[str, ...] = ("source", "live", "store", "dedup", "decoder")
+from murmur.plugins._declared import KIND_NAMES, KINDS, kind_name
 
+__all__ = [
+    "KINDS",
+    "KIND_NAMES",
+    "AdapterContext",
+    "AdapterSpec",
+    "Factory",
+    "Kind",
+    "Option",
+    "OptionType",
+    "kind_name",
+]
+
+#: ``source``: snapshot source (bootstrap); ``live``: live source; ``store``; ``dedup``; ``decoder``;
+#: ``sink``: where records that cannot be applied go (dead letters).
+Kind = Literal["source", "live", "store", "dedup", "decoder", "sink"]
 #: Option types the CLI parses and validates before any work starts.
 OptionType = Literal["str", "int", "float", "bool", "json", "path", "duration", "list"]
 
@@ -70,6 +83,10 @@ class AdapterSpec:
     #: Filled in by the loader: which distribution registered it.
     distribution: str = field(default="", compare=False)
     version: str = field(default="", compare=False)
+
+    def with_origin(self, distribution: str, version: str) -> AdapterSpec:
+        """This spec as registered by ``distribution`` ``version`` (the loader fills these in)."""
+        return replace(self, distribution=distribution, version=version)
 
     def option(self, name: str) -> Option | None:
         for opt in self.options:
