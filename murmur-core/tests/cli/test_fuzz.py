@@ -101,7 +101,7 @@ OTHER: list[Case] = [
     Case(["plugins", "show", "Sqlite"], 2, ["did you mean sqlite?"]),
     Case(["plugins", "show"], 2, ["NAME"]),
     Case(["plugins", "frob"], 2, ["frob"]),
-    Case(["get", "--name", "orders"], 2, ["KEY"]),
+    Case(["get", "--name", "orders", "--all", "a"], 2, ["KEY"]),
     Case(["get", "--store", "", "--name", "orders", "a"], 2, ["--store"]),
     Case(["get", "--name", "", "a"], 2, ["--name"]),
     Case(["get", "--name", "never-ran", "-T", "path=nowhere.db", "a"], 2, ["nowhere.db"]),
