@@ -37,7 +37,10 @@ __all__ = ["run"]
 
 log = logging.getLogger("murmur")
 _STOP = object()
+_CAUGHT_UP = object()  # the source had nothing new: merge now if the last merge is an interval old
 POLL_BATCH = 500
+#: How long a poll waits for records: also how soon a stream that went quiet is noticed (and merged).
+POLL_TIMEOUT = 0.05
 #: A lane whose folded deltas hold this many keys merges early (memory: one delta per key).
 MAX_FOLD_KEYS = 100_000
 
@@ -134,7 +137,7 @@ def run(
 
         while not stop.is_set() and not fatal.is_set():
             try:
-                batch = held.pop(0) if held else src.poll_batch(POLL_BATCH, 0.2)
+                batch = held.pop(0) if held else src.poll_batch(POLL_BATCH, POLL_TIMEOUT)
                 backoff = retry_backoff[0]
                 recorder.event(f"{pipeline.name}:poll")  # the loop turns and the source answers (/healthz, /readyz)
             except Exception as exc:
@@ -158,8 +161,13 @@ def run(
                 for index, work in parts.items():  # one hand-over per lane and batch, not per record
                     if not workers[index].put((seq, work), stop, keepalive):
                         break
-            elif until_idle is not None and now - last_record >= until_idle and all(w.idle for w in workers):
-                break
+            else:
+                # Caught up: what is folded need not wait out the interval (merges stay at most
+                # one per interval per lane), so a quiet stream is durable soon after it settles.
+                for w in workers:
+                    w.caught_up()
+                if until_idle is not None and now - last_record >= until_idle and all(w.idle for w in workers):
+                    break
             if per_record and durable.merges != seen_merges:
                 seen_merges = durable.merges
                 durable.save_checkpoint()
@@ -320,6 +328,7 @@ class _Lane(threading.Thread):
         self.busy = False
         self.error: BaseException | None = None
         self.clock: Callable[[], float] = time.monotonic
+        self.last_flush = float("-inf")
 
     @property
     def idle(self) -> bool:
@@ -343,6 +352,14 @@ class _Lane(threading.Thread):
                     keepalive()
         return False
 
+    def caught_up(self) -> None:
+        """The source has nothing new: flush what is folded if no merge happened for an interval."""
+        if self.seqs and self.queue.empty():  # (read without a lock: a missed nudge waits the interval)
+            try:
+                self.queue.put_nowait(_CAUGHT_UP)
+            except queue.Full:
+                pass
+
     def finish(self) -> None:
         """Flush what is queued, then end (the sentinel queues behind everything already put)."""
         while self.is_alive():
@@ -364,6 +381,12 @@ class _Lane(threading.Thread):
                 if got is _STOP:
                     self._flush()
                     return
+                if got is _CAUGHT_UP:
+                    if self.seqs and self.clock() - self.last_flush >= self.interval:
+                        self._flush()
+                        first_at = None
+                    self.busy = bool(self.seqs)
+                    continue
                 if got is not None:
                     self.busy = True
                     self._take(got)  # type: ignore[arg-type]
@@ -405,6 +428,7 @@ class _Lane(threading.Thread):
         if not self.seqs:
             return
         self.busy = True
+        self.last_flush = self.clock()
         checkpoint = self.durable.checkpoint_through(max(self.seqs))
         meta = {self.durable.name: {"position": checkpoint, "updated": utcnow().isoformat()}} if checkpoint else None
         if self.buffer or not (self.writes or self.applied):
