@@ -91,3 +91,15 @@ def test_the_wrappers_retry_every_call_and_keep_absorbing() -> None:
     dedup.fail_next(2)
     assert wrapped.contains(["x"]) == set()
     assert store.clear("p") == {"keys": 1, "contributions": 0, "checkpoints": 0, "claims": 0}
+
+
+def test_the_wrapped_store_keeps_its_transaction_cap_for_isinstance() -> None:
+    # On Python 3.12+ isinstance() with a runtime protocol does not see __getattr__: a cap left to
+    # forwarding would vanish and the Applier would build units larger than one transaction.
+    from murmur import HasMaxUnitItems
+
+    capped = MemoryStore()
+    capped.max_unit_items = 100  # type: ignore[attr-defined]
+    wrapped = RetryingStore(capped, RetryPolicy(1.0))
+    assert isinstance(wrapped, HasMaxUnitItems) and wrapped.max_unit_items == 100
+    assert RetryingStore(MemoryStore(), RetryPolicy(1.0)).max_unit_items is None

@@ -146,8 +146,14 @@ class RetryingStore:
         self.policy = policy
         self.name = inner.name
 
-    def __getattr__(self, name: str) -> Any:  # max_unit_items, options, helpers of the adapter
+    def __getattr__(self, name: str) -> Any:  # options, helpers of the adapter
         return getattr(self.inner, name)
+
+    @property
+    def max_unit_items(self) -> int | None:
+        # Spelled out, not left to __getattr__: isinstance(store, HasMaxUnitItems) looks attributes
+        # up statically on Python 3.12+, and a lost transaction cap makes oversized units.
+        return getattr(self.inner, "max_unit_items", None)
 
     @property
     def transactional(self) -> bool:  # may turn on in absorbs(): always ask the inner store

@@ -90,7 +90,8 @@ def run(
     recorder.run_started(handoff)
     src.start(handoff, saved.get("position") if saved else None)
 
-    source_dead_letter = src.dead_letter if isinstance(src, HasDeadLetter) else None
+    # Capabilities of the source itself: on 3.12+ isinstance() does not see what src forwards.
+    source_dead_letter = source.dead_letter if isinstance(source, HasDeadLetter) else None
     applier = Applier(
         pipeline,
         store,
@@ -119,7 +120,7 @@ def run(
     for w in workers:
         w.start()
     per_record = isinstance(src, LiveBatches)
-    stats = src.stats if isinstance(src, HasStats) else None
+    stats = source.stats if isinstance(source, HasStats) else None
     plan = applier.plan
     clock = time.monotonic
     last_record = clock()
