@@ -227,7 +227,7 @@ def test_a_different_monoid_under_the_same_name_is_refused() -> None:
 
 
 def test_bad_arguments_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="segment must be between 0 and 1"):
+    with pytest.raises(ConfigError, match="segment: expected 0 to 1"):
         bootstrap.run(PIPE, MemorySnapshotSource(ORDERS), MemoryStore(), segments=2, segment=2)
     with pytest.raises(ConfigError, match="max_attempts"):
         bootstrap.run(PIPE, MemorySnapshotSource(ORDERS), MemoryStore(), max_attempts=0)

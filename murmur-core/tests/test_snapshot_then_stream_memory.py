@@ -178,7 +178,7 @@ def test_run_options_validate_once_naming_the_option(field: str, value: Any, opt
 
 def test_run_options_cover_every_knob_of_both_runtimes() -> None:
     """Each runtime keyword is a RunOptions field, except what is per run (status, stop, inputs)."""
-    per_run = {"status", "stop", "handoff_to"}
+    per_run = {"status", "stop", "handoff_to", "options"}
     boot = set(inspect.signature(murmur.bootstrap.run).parameters) - {"pipeline", "source", "store"} - per_run
     stream = set(inspect.signature(murmur.live.run).parameters) - {"pipeline", "source", "store"} - per_run
     options = RunOptions(checkpoints="resume")
@@ -195,3 +195,19 @@ def test_run_options_kwargs_run_the_runtimes() -> None:
     log.extend([{"k": "a"}] * 5)
     murmur.live.run(ORDERS, MemoryLiveSource(log), store, handoff=token, **options.live_kwargs())
     assert store.totals("orders") == {"a": 25}
+
+
+def test_the_runtimes_take_run_options_instead_of_keywords_but_not_both() -> None:
+    from murmur import Reader, Sum, bootstrap, live
+
+    log = MemoryLog()
+    log.extend([{"k": "a", "v": 2}, {"k": "b", "v": 3}])
+    store = MemoryStore()
+    pipe = Pipeline("opts", Sum(), key="k", value="v")
+    bootstrap.run(pipe, MemorySnapshotSource([{"k": "a", "v": 1}]), store, options=RunOptions(segments=1))
+    live.run(pipe, MemoryLiveSource(log), store, options=RunOptions(until_idle=0.2, lanes=1))
+    assert [Reader(store, "opts", Sum()).value(k) for k in ("a", "b")] == [3, 3]
+    with pytest.raises(TypeError, match="lanes inside options="):
+        live.run(pipe, MemoryLiveSource(log), store, lanes=2, options=RunOptions(until_idle=0.2))
+    with pytest.raises(ConfigError, match="lanes"):
+        live.run(pipe, MemoryLiveSource(log), store, lanes=0)

@@ -12,13 +12,14 @@ the bootstrap's ``handoff_to``) are not options: they are passed to the call.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from murmur._errors import ConfigError
 from murmur._protocols import DeadLetterSink, Deduper, Recorder
 
-__all__ = ["CheckpointPolicy", "RunOptions"]
+__all__ = ["CheckpointPolicy", "RunOptions", "resolve"]
 
 CheckpointPolicy = Literal["refuse", "resume", "restart"]
 _POLICIES = ("refuse", "resume", "restart")
@@ -161,3 +162,18 @@ class RunOptions:
 def _flag(name: str) -> str:
     """The option as the CLI and the runtimes name it (``fold-records``)."""
     return name.replace("_", "-")
+
+
+def resolve(runtime: Callable[..., Any], options: RunOptions | None, given: dict[str, Any]) -> RunOptions:
+    """The options of one runtime call: ``options`` or its keyword arguments, validated once.
+
+    ``given`` holds the call's knob keywords. With ``options`` they must be left at their
+    defaults: a knob passed twice (in ``options`` and beside it) is a TypeError, not a silent pick.
+    """
+    if options is None:
+        return RunOptions(**given)
+    defaults = runtime.__kwdefaults__ or {}
+    clash = sorted(k for k, v in given.items() if k in defaults and v is not defaults[k] and v != defaults[k])
+    if clash:
+        raise TypeError(f"pass {', '.join(clash)} inside options=, not beside it")
+    return options

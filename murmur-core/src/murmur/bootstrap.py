@@ -18,6 +18,7 @@ from murmur._apply import Applier, ApplyConfig, Item
 from murmur._batch import snapshot_batches
 from murmur._checkpoint import Checkpoints, SegmentCheckpoint, segment_name
 from murmur._errors import Cancelled, ConfigError, MurmurError, SourceError
+from murmur._options import RunOptions, resolve
 from murmur._pipeline import Pipeline
 from murmur._prefetch import Prefetch
 from murmur._protocols import (
@@ -70,6 +71,7 @@ def run(
     fold_records: int | None = None,
     flush_interval: float = FOLD_SECONDS,
     max_fold_keys: int = MAX_FOLD_KEYS,
+    options: RunOptions | None = None,
 ) -> HandoffToken:
     """Validate, capture the handoff (after ``handoff_to.capture_position()``), scan, apply; return the token.
 
@@ -88,18 +90,44 @@ def run(
     - ``metrics`` and ``status`` observe the run as one (a :class:`~murmur.RunObserver` among them
       gets the progress too; ``status``, a :class:`RunStatus`, is just one more); ``stop``
       abandons the run (Cancelled).
+    - ``options``: a :class:`~murmur.RunOptions` instead of the knob keywords above (its
+      ``checkpoints=None`` means ``refuse``); the keywords are validated through it either way.
     Raises SourceError (scan failed; checkpoint kept), Aborted (fail_on_error), HandoffError.
     """
+    o = resolve(
+        run,
+        options,
+        {
+            "dedup": dedup,
+            "max_attempts": max_attempts,
+            "retry_backoff": retry_backoff,
+            "fail_on_error": fail_on_error,
+            "batch_tick": batch_tick,
+            "metrics": metrics,
+            "checkpoints": checkpoints,
+            "segments": segments,
+            "segment": segment,
+            "dead_letters": dead_letters,
+            "dedup_fail_closed": dedup_fail_closed,
+            "lease": lease,
+            "handoff": handoff,
+            "fold_records": fold_records,
+            "flush_interval": flush_interval,
+            "max_fold_keys": max_fold_keys,
+        },
+    )  # validated once, by RunOptions
+    dedup, max_attempts, retry_backoff, fail_on_error = o.dedup, o.max_attempts, o.retry_backoff, o.fail_on_error
+    batch_tick, metrics, checkpoints, segments, segment = (
+        o.batch_tick,
+        o.metrics,
+        o.checkpoints or "refuse",
+        o.segments,
+        o.segment,
+    )
+    dead_letters, dedup_fail_closed, lease, handoff = o.dead_letters, o.dedup_fail_closed, o.lease, o.handoff
+    fold_records, flush_interval, max_fold_keys = o.fold_records, o.flush_interval, o.max_fold_keys
     if segments is None:
         segments = int((source.default_segments if isinstance(source, HasDefaultSegments) else None) or 1)
-    if fold_records is not None and fold_records < 1:
-        raise ConfigError("fold_records must be at least 1", option="fold-records")
-    if flush_interval < 0 or max_fold_keys < 1:
-        raise ConfigError("flush_interval must not be negative, max_fold_keys at least 1", option="flush-interval")
-    if max_attempts < 1:
-        raise ConfigError("max_attempts must be at least 1", option="max-attempts")
-    if segments < 1:
-        raise ConfigError("segments must be at least 1", option="segments")
     if segment is not None and not 0 <= segment < segments:
         raise ConfigError(f"segment must be between 0 and {segments - 1}, not {segment}", option="segment")
     stop = stop or threading.Event()

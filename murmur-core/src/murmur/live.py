@@ -26,7 +26,8 @@ from typing import Any
 from murmur._apply import Applier, ApplyConfig, Item
 from murmur._batch import Batch, LiveBatches, live_batches
 from murmur._checkpoint import Checkpoints, live_name
-from murmur._errors import Cancelled, ConfigError, is_transient
+from murmur._errors import Cancelled, is_transient
+from murmur._options import RunOptions, resolve
 from murmur._pipeline import Pipeline
 from murmur._protocols import DeadLetterSink, Deduper, HasDeadLetter, HasStats, LiveSource, Recorder, Store
 from murmur._records import HandoffToken, utcnow
@@ -64,6 +65,7 @@ def run(
     batch_tick: float = 1.0,
     dedup_fail_closed: bool = False,
     lease: float = 30.0,
+    options: RunOptions | None = None,
 ) -> RunStatus:
     """Run until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM) or, with ``until_idle``,
     until that many seconds pass without a new record; then flush, commit and close.
@@ -75,10 +77,35 @@ def run(
     source's dead-letter destination (``source.dead_letter``) if it has one, else to
     ``dead_letters``. ``metrics`` and ``status`` observe the run as one (a
     :class:`~murmur.RunObserver` among them gets the progress too; ``status`` is just one more,
-    created if not given). Returns the status with the run's counts.
+    created if not given). ``options``: a :class:`~murmur.RunOptions` instead of the knob keywords
+    (validated through it either way). Returns the status with the run's counts.
     """
-    if lanes < 1 or flush_records < 1 or flush_interval < 0:
-        raise ConfigError("lanes and flush_records must be at least 1, flush_interval not negative", option="lanes")
+    o = resolve(
+        run,
+        options,
+        {
+            "dedup": dedup,
+            "retry_backoff": retry_backoff,
+            "metrics": metrics,
+            "dead_letters": dead_letters,
+            "until_idle": until_idle,
+            "lanes": lanes,
+            "flush_interval": flush_interval,
+            "flush_records": flush_records,
+            "batch_tick": batch_tick,
+            "dedup_fail_closed": dedup_fail_closed,
+            "lease": lease,
+        },
+    )  # validated once, by RunOptions
+    dedup, retry_backoff, metrics, dead_letters, until_idle = (
+        o.dedup,
+        o.retry_backoff,
+        o.metrics,
+        o.dead_letters,
+        o.until_idle,
+    )
+    lanes, flush_interval, flush_records, batch_tick = o.lanes, o.flush_interval, o.flush_records, o.batch_tick
+    dedup_fail_closed, lease = o.dedup_fail_closed, o.lease
     status = status or RunStatus(pipeline.name, "live")
     stop = stop or threading.Event()
     recorder = Fanout(metrics, status)  # the run's one observer: everything below reports to it
