@@ -226,9 +226,7 @@ class MongoChangeSource(Closing):
         if max_records <= 0:  # a keep-alive poll (LiveSource contract): a change stream needs none
             self._check_ready()
             return []
-        raws = self._read(max_records, timeout, self._idle_advance)
-        events = self._events(raws, tracked=True)
-        return [] if events is None else self._track(events)
+        return self._records(self._read(max_records, timeout, self._idle_advance))
 
     def poll_batch(self, max_records: int, timeout: float) -> Batch | None:
         """The batch path (``BatchLiveSource``): one change-stream read is one batch.
@@ -355,6 +353,11 @@ class MongoChangeSource(Closing):
                 log.warning("%s (retrying)", exc)
                 return None
         return events
+
+    def _records(self, raws: list[RawBSONDocument]) -> list[Record]:
+        """The per-record path's records, each tracked until acked."""
+        events = self._events(raws, tracked=True)
+        return [] if events is None else self._track(events)
 
     def _track(self, events: list[_Event]) -> list[Record]:
         out: list[Record] = []
