@@ -240,7 +240,10 @@ class MongoChangeSource(Closing):
         if max_records <= 0:  # keep-alive: a change stream needs none
             self._check_ready()
             return None
-        raws = self._read(max_records, timeout, None)
+        return self._batch(self._read(max_records, timeout, None))
+
+    def _batch(self, raws: list[RawBSONDocument]) -> Batch | None:
+        """One read's events as one batch (skipped events still move its checkpoint)."""
         events = self._events(raws, tracked=False)
         if not events:
             token = self._idle_token()
