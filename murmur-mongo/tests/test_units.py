@@ -554,3 +554,23 @@ def test_other_operations_are_skipped_but_checkpointed() -> None:
         assert src.checkpoint() == {"resume_token": {"_data": "82650001"}, "namespace": "shop.orders"}
         got[0].ack()
         assert src.checkpoint() == {"resume_token": {"_data": "82650002"}, "namespace": "shop.orders"}
+
+
+def test_a_batch_carries_the_resume_token_after_its_last_event() -> None:
+    with _changes() as src:
+        src._started = True  # as after start(); no server is needed for what follows
+        batch = src._batch([_event(1, "createIndexes", None, None), _event(2, "insert", 1, {"_id": 1})])
+        assert batch is not None
+        assert batch.size == 1
+        assert batch.end == {}
+        (rec,) = batch.records()
+        assert rec.event_id == "shop.orders/1"
+        assert rec.change is not None
+        assert rec.change.op == "insert"
+        assert batch.checkpoint == {"resume_token": {"_data": "82650002"}, "namespace": "shop.orders"}
+        # only skipped events: nothing to apply, but the position still moves
+        skipped = src._batch([_event(3, "createIndexes", None, None)])
+        assert skipped is not None
+        assert skipped.size == 0
+        assert skipped.checkpoint == {"resume_token": {"_data": "82650003"}, "namespace": "shop.orders"}
+        assert src.stats()["skipped"] == 2

@@ -226,7 +226,8 @@ class LiveBatches:
 
 
 def live_batches(source: LiveSource | BatchLiveSource) -> BatchLiveSource | LiveBatches:
-    """``source`` itself if it speaks batches, else wrapped in :class:`LiveBatches`."""
-    if callable(getattr(source, "poll_batch", None)) and callable(getattr(source, "commit", None)):
-        return source  # type: ignore[return-value]
-    return LiveBatches(source)  # type: ignore[arg-type]
+    """``source`` itself if it speaks batches (is a :class:`BatchLiveSource`), else wrapped in
+    :class:`LiveBatches`. A source offering both protocols (``mongo-changes``) takes the batch path."""
+    if isinstance(source, BatchLiveSource):
+        return source
+    return LiveBatches(source)

@@ -7,8 +7,13 @@
   scan, a delete carries ``deleted=True``. Inserts have the scan's event id; updates,
   replaces and deletes add ``@<t>:<i>`` (cluster time), or ``@<resume token data>`` on servers
   whose events carry no cluster timestamp (nx-27017).
-- Acks: the stream is one ordered partition; ``checkpoint()`` is the resume token of the last
-  record of the acked prefix, which the runtime stores after each applied batch.
+- Positions, batch path (``murmur.BatchLiveSource``, what ``murmur.live`` uses): one read of
+  the stream is one ``Batch`` whose ``checkpoint`` is the resume token after its last event;
+  the runtime stores it inside the unit of work that applies the batch (meta
+  ``live/mongo-changes``) and passes it back to ``start``. ``commit`` has nothing to do.
+- Positions, per-record path (``LiveSource``: ``poll``/``checkpoint``, kept for callers that
+  drive the source directly): the stream is one ordered partition; ``checkpoint()`` is the
+  resume token of the last record of the acked prefix. Both write the same JSON shape.
 - With a ``filter``, documents that no longer match count as deleted: membership is checked
   against the collection (one query per poll), since an update event cannot say whether the
   document matched before.
@@ -21,11 +26,12 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from murmur import (
+    Batch,
     Change,
     ConfigError,
     ContiguousAcks,
@@ -62,6 +68,8 @@ log = logging.getLogger("murmur.mongo")
 
 #: How long to wait between empty reads when the server answers at once (nx-27017 ignores maxAwaitTimeMS).
 IDLE_SLEEP = 0.05
+#: At most how often the batch path hands over an idle stream's advancing resume token (one store write each).
+IDLE_CHECKPOINT_EVERY = 10.0
 _DOCUMENT_OPS = ("insert", "update", "replace", "delete")
 _ENDING_OPS = ("drop", "rename", "dropDatabase", "invalidate")
 _PARTITION = 0
@@ -128,6 +136,8 @@ class MongoChangeSource(Closing):
         self._tokens: dict[int, dict[str, Any]] = {}
         self._next_seq = 0
         self._last_token: dict[str, Any] | None = None  # of the last event consumed: where a reopen continues
+        self._batch_token: dict[str, Any] | None = None  # the last checkpoint poll_batch handed over
+        self._idle_checkpoint_at = float("-inf")
         self._pending_error: BaseException | None = None
         self._failures = 0
         self._started = False
@@ -159,6 +169,7 @@ class MongoChangeSource(Closing):
             self._tokens = {-1: base} if base is not None else {}
             self._next_seq = 0
             self._last_token = base
+        self._batch_token = base
         self._started = True
 
     def _token_from_handoff(self, handoff: HandoffToken) -> dict[str, Any]:
@@ -211,13 +222,81 @@ class MongoChangeSource(Closing):
     # ------------------------------------------------------------------ reading
 
     def poll(self, max_records: int, timeout: float) -> list[Record]:
+        """The per-record path (``LiveSource``): records acked one by one, ``checkpoint()`` after."""
+        if max_records <= 0:  # a keep-alive poll (LiveSource contract): a change stream needs none
+            self._check_ready()
+            return []
+        return self._records(self._read(max_records, timeout, self._idle_advance))
+
+    def poll_batch(self, max_records: int, timeout: float) -> Batch | None:
+        """The batch path (``BatchLiveSource``): one change-stream read is one batch.
+
+        Its ``checkpoint`` is the resume token after its last event (skipped events included),
+        which the runtime stores inside the unit of work that applies the batch; ``end`` is
+        empty: a change stream has nothing to commit on its own. With nothing new, the batch
+        carries only a newer idle resume token (at most every ``IDLE_CHECKPOINT_EVERY``), so
+        the stored position stays inside the oplog window on a quiet or filtered stream.
+        """
+        if max_records <= 0:  # keep-alive: a change stream needs none
+            self._check_ready()
+            return None
+        return self._batch(self._read(max_records, timeout, None))
+
+    def _batch(self, raws: list[RawBSONDocument]) -> Batch | None:
+        """One read's events as one batch (skipped events still move its checkpoint)."""
+        events = self._events(raws, tracked=False)
+        if not events:
+            token = self._idle_token()
+            if token is None:
+                return None
+            return Batch(0, {}, records=[], checkpoint=self._position(token))
+        records: list[Record] = []
+        for ev in events:
+            if ev.record is None:
+                self._counts["skipped"] += 1
+            else:
+                records.append(ev.record)
+        last = events[-1].token
+        self._last_token = last
+        self._batch_token = last
+        return Batch(len(records), {}, records=records, checkpoint=self._position(last))
+
+    def commit(self, positions: Mapping[Hashable, Any]) -> None:
+        """Nothing to do: the runtime keeps each batch's ``checkpoint`` (resume token) in the store."""
+
+    def _position(self, token: dict[str, Any]) -> dict[str, Any]:
+        """A stored position, as ``checkpoint()`` has always written it (``start`` reads it back)."""
+        return {"resume_token": token, "namespace": self.namespace}
+
+    def _idle_token(self) -> dict[str, Any] | None:
+        """The stream's resume token if it moved past the last checkpoint handed over, at most
+        once per ``IDLE_CHECKPOINT_EVERY`` (each one is a store write)."""
+        if self._stream is None:
+            return None
+        now = time.monotonic()
+        if now - self._idle_checkpoint_at < IDLE_CHECKPOINT_EVERY:
+            return None
+        current = self._stream.resume_token
+        if current is None:
+            return None
+        token = token_to_json(current)
+        if token == self._batch_token:
+            return None
+        self._idle_checkpoint_at = now
+        self._last_token = token
+        self._batch_token = token
+        return token
+
+    def _check_ready(self) -> None:
         if not self._started:
             raise ConfigError("mongo-changes: start() was not called")
         if self._pending_error is not None:
             err, self._pending_error = self._pending_error, None
             raise err
-        if max_records <= 0:  # a keep-alive poll (LiveSource contract): a change stream needs none
-            return []
+
+    def _read(self, max_records: int, timeout: float, on_idle: Callable[[], None] | None) -> list[RawBSONDocument]:
+        """Up to ``max_records`` raw change events, waiting at most ``timeout`` for the first."""
+        self._check_ready()
         deadline = time.monotonic() + max(timeout, 0.0)
         raws: list[RawBSONDocument] = []
         while len(raws) < max_records:
@@ -250,18 +329,20 @@ class MongoChangeSource(Closing):
             if raw is None:
                 if raws or time.monotonic() >= deadline:
                     break
-                self._idle_advance()
+                if on_idle is not None:
+                    on_idle()
                 time.sleep(max(0.0, min(IDLE_SLEEP, deadline - time.monotonic())))
                 continue
             raws.append(raw)
             if raw.get("operationType") in _ENDING_OPS:
                 break
-        return self._records(raws)
+        return raws
 
-    def _records(self, raws: list[RawBSONDocument]) -> list[Record]:
+    def _events(self, raws: list[RawBSONDocument], *, tracked: bool) -> list[_Event] | None:
+        """The raw events as records (``tracked``: each acked one by one); ``None``: read them again."""
         events = []
         for raw in raws:
-            event = self._event(raw)
+            event = self._event(raw, tracked)
             if event is None:
                 break
             events.append(event)
@@ -273,7 +354,15 @@ class MongoChangeSource(Closing):
                 self._drop_stream()
                 self._counts["reconnects"] += 1
                 log.warning("%s (retrying)", exc)
-                return []
+                return None
+        return events
+
+    def _records(self, raws: list[RawBSONDocument]) -> list[Record]:
+        """The per-record path's records, each tracked until acked."""
+        events = self._events(raws, tracked=True)
+        return [] if events is None else self._track(events)
+
+    def _track(self, events: list[_Event]) -> list[Record]:
         out: list[Record] = []
         with self._lock:
             for ev in events:
@@ -287,7 +376,7 @@ class MongoChangeSource(Closing):
                 self._last_token = ev.token
         return out
 
-    def _event(self, raw: RawBSONDocument) -> _Event | None:
+    def _event(self, raw: RawBSONDocument, tracked: bool) -> _Event | None:
         """One change event as a record (or a poison record); ``None`` once the stream ended."""
         op = str(raw.get("operationType"))
         token = token_to_json(raw["_id"])
@@ -311,7 +400,7 @@ class MongoChangeSource(Closing):
         event_time = _event_time(raw.get("wallTime"), cluster_time)
         if event_time is not None:
             self._last_event_time = event_time
-        on_ack = self._acker(seq)
+        on_ack = self._acker(seq) if tracked else None  # the batch path acks per batch, not per record
         try:
             key_raw = raw["documentKey"].raw
             full_raw = raw.get("fullDocument")
