@@ -9,9 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from murmur._errors import ConfigError, MurmurError
-from murmur.cli._config import PipelineArgs, load_config, merged_options, parse_pairs
-from murmur.cli._output import dumps, mask, plain, remember_secrets, report, reporting
-from murmur.plugins import AdapterSpec, Registry, create, kind_name, load, parse_options
+from murmur.cli._config import PipelineArgs, load_config
+from murmur.cli._output import dumps, mask, plain, report, reporting
+from murmur.cli._reading import open_for_reading
+from murmur.plugins import AdapterSpec, Registry, kind_name, load
 
 HELP = """Streaming aggregation, snapshot then stream: fold a source of truth into a state store,
 then keep it current from a live source, counting every change once.
@@ -478,19 +479,7 @@ def get_cmd(
             )
         if listing and contains is not None:
             raise ConfigError("--contains: needs the KEYs of bloom pipelines to test", option="contains")
-        store_name = store or cfg.adapter("store") or "sqlite"
-        spec = registry.get("store", store_name, flag="--store")
-        given, labels = merged_options(parse_pairs(store_opts, "-T"), cfg, "store", spec.name)
-        options = parse_options(spec, given, flag="-T", labels=labels)
-        remember_secrets(spec, options)
-        for opt in spec.options:  # reading never creates a database
-            value = options.get(opt.name)
-            if opt.type == "path" and value is not None and not Path(value).exists():
-                raise ConfigError(
-                    f"-T {opt.name}: {str(value)!r} does not exist (nothing has been written there; check the path)",
-                    option=opt.name,
-                )
-        backend = create(spec, options, registry.context(str(pipeline)))
+        _, _, backend = open_for_reading(registry, cfg, store, store_opts, str(pipeline))
         try:
             # Reads ride out throttling and lost connections like a run's calls do (saying so on stderr),
             # for less long: someone is waiting for the answer.

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 import typer
 
 from murmur._errors import ConfigError
-from murmur.cli._config import load_config, merged_options, parse_pairs
-from murmur.cli._output import dumps, remember_secrets, reporting
+from murmur.cli._config import load_config
+from murmur.cli._output import dumps, reporting
+from murmur.cli._reading import open_for_reading
 from murmur.ops._stored import DEFAULT_STALE_AFTER, pipeline_status
-from murmur.plugins import Registry, create, parse_options, shown_options
+from murmur.plugins import Registry, shown_options
 
 __all__ = ["status_cmd"]
 
@@ -51,19 +52,7 @@ def status_cmd(
         if stale_after < 0:
             raise ConfigError(f"--stale-after: expected seconds, 0 or more, got {stale_after:g}", option="stale-after")
         wanted = name or cfg.section("pipeline").get("name")
-        store_name = store or cfg.adapter("store") or "sqlite"
-        spec = registry.get("store", store_name, flag="--store")
-        given, labels = merged_options(parse_pairs(store_opts, "-T"), cfg, "store", spec.name)
-        options = parse_options(spec, given, flag="-T", labels=labels)
-        remember_secrets(spec, options)
-        for opt in spec.options:  # reading never creates a database
-            value = options.get(opt.name)
-            if opt.type == "path" and value is not None and not Path(value).exists():
-                raise ConfigError(
-                    f"-T {opt.name}: {str(value)!r} does not exist (nothing has been written there; check the path)",
-                    option=opt.name,
-                )
-        backend = create(spec, options, registry.context(str(wanted or "murmur-status")))
+        spec, options, backend = open_for_reading(registry, cfg, store, store_opts, str(wanted or "murmur-status"))
         try:
             names = _names(backend, spec.name, wanted)
             now = dt.datetime.now(dt.UTC)
