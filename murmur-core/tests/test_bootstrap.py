@@ -21,7 +21,7 @@ from murmur import (
     TransientError,
     bootstrap,
 )
-from murmur.testing import MemoryLiveSource, MemorySnapshotSource, MemoryStore
+from murmur.testing import MemoryDeduper, MemoryLiveSource, MemorySnapshotSource, MemoryStore
 
 ORDERS = [{"customer": f"c{i % 7}", "amount": i} for i in range(500)]
 PIPE = Pipeline("orders", Sum(), key="customer", value="amount")
@@ -92,22 +92,49 @@ def test_transient_failures_are_retried_and_counted_exactly() -> None:
 
 
 def test_exhausted_retries_dead_letter_the_batch_and_the_run_continues() -> None:
+    # With a deduper each record is kept until its unit commits, so SPEC §4.4 holds record by
+    # record: the claims are released and the batch is dead-lettered.
     store, sink = MemoryStore(), ListSink()
     store.fail_next(3)  # exactly max_attempts for the first batch of 100
     status = RunStatus("orders", "bootstrap")
+    items = [Record(o, event_id=f"o{i}") for i, o in enumerate(ORDERS)]
     bootstrap.run(
         PIPE,
-        MemorySnapshotSource(ORDERS, batch_size=100),
+        MemorySnapshotSource(items, batch_size=100),
         store,
+        dedup=MemoryDeduper(),
         fold_records=1,
         retry_backoff=(0.001, 0.01),
         dead_letters=sink,
         status=status,
     )
     assert status.dead_letters == 100 and status.retries == 2 and status.applied == 400
-    assert [letter.record.position for letter in sink.letters] == list(range(100))
+    assert [letter.record.event_id for letter in sink.letters] == [f"o{i}" for i in range(100)]
     assert all("TransientError" in letter.error and letter.kind == "apply" for letter in sink.letters)
     assert store.totals("orders") == truth(ORDERS[100:])
+
+
+def test_exhausted_retries_of_a_folded_unit_stop_the_run_with_the_checkpoint_kept() -> None:
+    # Without a deduper records fold into deltas as they come: a unit the store keeps refusing
+    # stops the run (an outage dead-letters nothing), and a resume counts everything once.
+    store, sink = MemoryStore(), ListSink()
+    store.fail_next(3)  # exactly max_attempts for the first unit
+    with pytest.raises(TransientError, match="injected"):
+        bootstrap.run(
+            PIPE, MemorySnapshotSource(ORDERS, batch_size=100), store, fold_records=1, retry_backoff=(0.001, 0.01)
+        )
+    assert store.totals("orders") == {}
+    status = RunStatus("orders", "bootstrap")
+    bootstrap.run(
+        PIPE,
+        MemorySnapshotSource(ORDERS, batch_size=100),
+        store,
+        checkpoints="resume",
+        dead_letters=sink,
+        status=status,
+    )
+    assert sink.letters == [] and status.dead_letters == 0
+    assert store.totals("orders") == truth(ORDERS)
 
 
 def poisoned() -> list[Any]:

@@ -150,6 +150,10 @@ class Applier:
         #: The block path (``fold_batch``/``commit_writes``) for field-path pipelines; a deduper
         #: needs each record's event id, so it takes the general path.
         self.plan = FieldPlan.of(pipeline, mode) if dedup is None else None
+        #: Records fold into deltas as they come (``fold_items``), with nothing kept per record,
+        #: unless a unit must resolve conflicts record by record: a deduper's claims, or changelog
+        #: contributions (``apply_items`` keeps each record until its unit commits).
+        self.folds_records = dedup is None and not self.changelog
 
     # ---------------------------------------------------------------- extraction
 
@@ -218,9 +222,38 @@ class Applier:
             self.ticker.add(count)
         return count, len(bad)
 
-    def commit_writes(self, writes: dict[str, Any], records: int, meta: dict[str, dict[str, Any]] | None) -> None:
-        """Merge folded deltas (from ``fold_batch``) and ``meta`` as one unit of work (or a few,
-        when the store caps a transaction: the checkpoint rides with the last).
+    def fold_items(self, items: Sequence[Item], writes: dict[Any, Any], acks: list[Record]) -> tuple[int, int]:
+        """Fold prepared records into ``writes`` (state key ⇒ delta) as they come, keeping nothing
+        per record; dead-letter the ones that failed extraction. Records whose source wants an ack
+        (``on_ack``) go to ``acks``, to be acked once the unit holding them commits. Returns
+        (records, dead letters). Only when ``folds_records`` (append mode, no deduper)."""
+        combine = self.monoid.combine
+        additive = self._additive
+        dead = Outcome()
+        for it in items:
+            if it.error is not None:
+                self._dead(it.record, it.error, getattr(it.error, "kind", "decode"), dead)
+                continue
+            element = it.element
+            for key in it.keys:
+                if key not in writes:
+                    writes[key] = element
+                elif additive and type(element) is int and type(writes[key]) is int:
+                    writes[key] += element  # the common case, without a method call
+                else:
+                    writes[key] = combine(writes[key], element)
+            for key in it.retract_keys:
+                writes[key] = combine(writes[key], it.retract) if key in writes else it.retract
+            if it.record.on_ack is not None:
+                acks.append(it.record)
+        if self.ticker is not None:
+            self.ticker.add(len(items))
+        return len(items), dead.dead
+
+    def commit_writes(self, writes: dict[Any, Any], records: int, meta: dict[str, dict[str, Any]] | None) -> None:
+        """Merge folded deltas (rendered key or :class:`StateKey` ⇒ delta, from ``fold_batch`` or
+        ``fold_items``) and ``meta`` as one unit of work (or a few, when the store caps a
+        transaction: the checkpoint rides with the last).
 
         A failure here is the run's: a folded unit has no records left to dead-letter, and a
         value the store cannot keep must stop the run loudly rather than be rounded.
@@ -235,7 +268,8 @@ class Applier:
                 )
             if self._additive and delta == 0:
                 continue  # a zero delta changes nothing: save the write
-            deltas[StateKey(name, ALL_TIME)] = delta
+            key = name if type(name) is StateKey else StateKey(name, ALL_TIME)
+            deltas[key] = monoid.combine(deltas[key], delta) if key in deltas else delta
         units: list[Unit] = []
         room = None if self.unit_limit is None else max(1, self.unit_limit - len(meta or ()))
         if room is None or len(deltas) <= room:
@@ -245,6 +279,9 @@ class Applier:
             for i in range(0, len(keys), room):
                 units.append(Unit(self.name, monoid, writes={k: deltas[k] for k in keys[i : i + room]}))
         units[-1].meta = dict(meta) if meta else {}
+        if self.expiry is not None:
+            for unit in units:
+                unit.expiry = {k: e for k in unit.writes if k.bucket and (e := self.expiry(k.bucket)) is not None}
         for unit in units:
             if not unit.empty:
                 merged = time.perf_counter()

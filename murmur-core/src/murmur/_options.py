@@ -58,7 +58,8 @@ class RunOptions:
     the deduper), ``lease`` (seconds a dedup claim is held), ``flush_interval`` (seconds between
     merges of the folded deltas into the store).
 
-    Bootstrap: ``max_attempts`` (per record, before it is a dead letter), ``fail_on_error``
+    Bootstrap: ``max_attempts`` (per unit of work: then records kept until the merge, with a
+    deduper or in changelog mode, are dead letters; a folded unit stops the run), ``fail_on_error``
     (abort on the first dead letter), ``checkpoints`` (``refuse``/``resume``/``restart``; ``None``
     leaves the caller's default), ``segments``/``segment``, ``handoff`` (capture a handoff token),
     ``fold_records`` (at most this many records folded into one unit of work; ``None``: bounded
@@ -66,7 +67,8 @@ class RunOptions:
     merge).
 
     Live: ``until_idle`` (stop after that many seconds without a record; ``None`` runs until
-    stopped), ``lanes``, ``flush_records``.
+    stopped), ``lanes``, ``flush_records`` (a lane holding that many records merges early: only
+    runs with a deduper or in changelog mode hold records; others fold them into deltas).
 
     ``RunOptions.of(options, **overrides)`` merges keyword arguments into (a copy of) options.
     """

@@ -31,7 +31,7 @@ from murmur._protocols import (
     SnapshotSource,
     Store,
 )
-from murmur._records import HandoffToken, utcnow
+from murmur._records import HandoffToken, Record, utcnow
 from murmur._status import RunStatus
 from murmur.metrics import Fanout
 
@@ -43,8 +43,10 @@ log = logging.getLogger("murmur")
 FOLD_SECONDS = 1.0
 #: A fold holding this many keys is merged early (memory: one delta per key).
 MAX_FOLD_KEYS = 100_000
-#: The general path keeps every record until the merge: at most this many.
-GENERAL_FOLD_RECORDS = 20_000
+#: A deduper's claims and changelog contributions are resolved record by record when the unit
+#: commits (a conflict drops or re-reads just those records), so that path keeps each record,
+#: about 1 KB of memory, until then: this bounds the memory it holds, 20 MB or so.
+MAX_HELD_RECORDS = 20_000
 
 
 def run(
@@ -86,7 +88,8 @@ def run(
     - ``flush_interval`` (seconds): how often the folded state of each segment is merged into the
       store as one unit of work (writes + claims + checkpoint); also merged when the fold holds
       ``max_fold_keys`` keys, or ``fold_records`` records if given (1 writes each source batch on
-      its own; the general path, which keeps every record until the merge, defaults to 20 000).
+      its own). Records fold into deltas per key as they come; only a run with a deduper or in
+      changelog mode keeps its records until the merge, at most ``MAX_HELD_RECORDS`` of them.
     - ``metrics`` and ``status`` observe the run as one (a :class:`~murmur.RunObserver` among them
       gets the progress too; ``status``, a :class:`RunStatus`, is just one more); ``stop``
       abandons the run (Cancelled).
@@ -248,23 +251,25 @@ def _run_segment(
     label = _label(index, count)
     batches = Prefetch(_scan(source, descriptor, cp.position, label), name=f"murmur-scan-{index}")
     plan = applier.plan
-    writes: dict[str, Any] = {}  # the block path: deltas per rendered key
-    pending: list[Item] = []  # the general path: prepared records
+    acks: list[Record] = []  # folded records whose source wants an ack once they are merged
+    writes: dict[Any, Any] = {}  # folded deltas per key (rendered, or a StateKey on the general path)
+    pending: list[Item] = []  # records kept until the merge (a deduper's claims, changelog)
     folded = 0  # records in the fold, not yet merged
     applied = 0  # of which folded into writes (the rest were dead letters)
-    blocks = 0  # batches folded on the block path
-    block_dead = 0  # dead letters of the block path, not yet in a checkpoint
+    blocks = 0  # batches folded into writes
+    block_dead = 0  # dead letters of folded batches, not yet in a checkpoint
     since = time.monotonic()
     interval = bounds.flush_interval
-    # Records per unit: unbounded on the block path (its fold holds one delta per key, bounded by
-    # max_keys), but the general path holds every record, so it is bounded. A store whose merge is
-    # one capped transaction gets each batch on its own.
+    # Records per unit: unbounded where records fold into deltas as they come (one delta per key,
+    # bounded by max_keys); where they are kept until the merge, bounded (memory). A store whose
+    # merge is one capped transaction gets each batch of kept records on its own.
+    folds = applier.folds_records
     if bounds.fold_records is not None:
         limit: int | None = bounds.fold_records
-    elif plan is not None:
+    elif folds:
         limit = None
     else:
-        limit = 1 if applier.unit_limit is not None else GENERAL_FOLD_RECORDS
+        limit = 1 if applier.unit_limit is not None else MAX_HELD_RECORDS
 
     def flush() -> bool:
         """Merge the fold; True if its checkpoint surely committed (the block path raises on failure,
@@ -281,6 +286,9 @@ def _run_segment(
             if blocks:
                 applier.commit_writes(writes, applied, meta)
                 writes.clear()
+                for record in acks:  # (a snapshot source's records rarely want acks)
+                    record.ack()
+                acks.clear()
             observer.segment_advanced(label, folded)
             folded = applied = blocks = block_dead = 0
         since = time.monotonic()
@@ -299,6 +307,11 @@ def _run_segment(
             if batch is not None:
                 if plan is not None and (batch.block is not None or batch.payloads is not None):
                     n, dead = applier.fold_batch(batch, writes)
+                    applied += n - dead
+                    block_dead += dead
+                    blocks += 1
+                elif folds:
+                    n, dead = applier.fold_items(applier.prepare_many(batch.records()), writes, acks)
                     applied += n - dead
                     block_dead += dead
                     blocks += 1

@@ -2,15 +2,17 @@
 
 One pump thread polls the source for batches (``murmur._batch``; a per-record source is
 wrapped) and routes each batch's work, by a hash of the key (of the document in changelog
-mode), to one of a few lanes. A field-path pipeline over a batch with a ``block`` or
-``payloads`` is decoded and folded per key on the pump, and each lane gets its share of the
-deltas; any other batch is turned into records, and each lane gets its records. A lane folds
-what it receives for ``flush_interval`` (or up to a bound), merges it as one unit of work, and
-only then reports which batches it finished. A batch is durable once every lane holding part of
-it has merged; the runtime then tells the source, once, the end positions of the newest batch
-before which everything is durable (``source.commit(positions)``): contiguous by construction,
-with no per-record bookkeeping. A source's checkpoint (``batch.checkpoint``) rides inside the
-unit of work when one lane does all the writing, and is written as soon as it is durable otherwise.
+mode), to one of a few lanes. Each batch is folded per key on the pump — decoded in one call
+for a field-path pipeline over a ``block`` or ``payloads``, else record by record — and each lane
+gets its share of the deltas. Only a run with a deduper or in changelog mode hands lanes the
+records themselves, since their units resolve claims and contributions record by record. A lane
+folds what it receives for ``flush_interval`` (or up to a bound on keys), merges it as one unit
+of work, and only then reports which batches it finished. A batch is durable once every lane
+holding part of it has merged; the runtime then tells the source, once, the end positions of the
+newest batch before which everything is durable (``source.commit(positions)``): contiguous by
+construction, with no per-record bookkeeping (a per-record source's records are acked then). A
+source's checkpoint (``batch.checkpoint``) rides inside the unit of work of the lane whose merge
+makes it durable, when that lane can know it will; otherwise it is written as soon as it is.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from murmur._errors import Cancelled, is_transient
 from murmur._options import RunOptions, resolve
 from murmur._pipeline import Pipeline
 from murmur._protocols import DeadLetterSink, Deduper, HasDeadLetter, HasStats, LiveSource, Recorder, Store
-from murmur._records import HandoffToken, utcnow
+from murmur._records import HandoffToken, Record, utcnow
 from murmur._status import RunStatus
+from murmur._unit import StateKey
 from murmur.metrics import Fanout
 
 __all__ = ["run"]
@@ -71,8 +74,9 @@ def run(
     until that many seconds pass without a new record; then flush, commit and close.
 
     ``source`` is a ``LiveSource`` or a ``BatchLiveSource`` (``murmur._batch``). A lane merges
-    what it holds every ``flush_interval`` seconds, or sooner once it holds ``flush_records``
-    records (the record path) or ``MAX_FOLD_KEYS`` keys (the block path).
+    what it holds every ``flush_interval`` seconds, or sooner once it holds ``MAX_FOLD_KEYS``
+    keys, or ``flush_records`` records where records are kept until the merge (a deduper's claims,
+    changelog mode).
     Transient store errors pause and retry without dead-lettering; poison records go to the
     source's dead-letter destination (``source.dead_letter``) if it has one, else to
     ``dead_letters``. ``metrics`` and ``status`` observe the run as one (a
@@ -140,7 +144,7 @@ def run(
     )
     fatal = threading.Event()
     count = max(1, min(lanes, getattr(store, "max_concurrency", lanes)))
-    durable = _Durable(src, store, pipeline.name, position_name, saved, ride=count == 1)
+    durable = _Durable(src, store, pipeline.name, position_name, saved)
     workers = [
         _Lane(i, applier, flush_interval, flush_records, recorder, pipeline.name, durable, fatal) for i in range(count)
     ]
@@ -184,8 +188,8 @@ def run(
                 if batch.size:
                     last_record = now
                 seq += 1
-                parts = _route(applier, plan, batch, count)
-                durable.polled(seq, len(parts), batch.end, batch.checkpoint)
+                parts, acks = _route(applier, plan, batch, count)
+                durable.polled(seq, len(parts), batch.end, batch.checkpoint, acks)
                 for index, work in parts.items():  # one hand-over per lane and batch, not per record
                     if not workers[index].put((seq, work), stop, keepalive):
                         break
@@ -222,30 +226,38 @@ def run(
     return status
 
 
-#: What a lane receives for one batch: records' items (the general path), or folded deltas
-#: per rendered key with how many records they hold (the block path).
-_Work = list[Item] | tuple[dict[str, Any], int]
+#: What a lane receives for one batch: folded deltas per key (rendered, or a ``StateKey``) with
+#: how many records they hold, or the records themselves (a deduper's claims, changelog mode).
+_Work = list[Item] | tuple[dict[Any, Any], int]
 
 
-def _route(applier: Applier, plan: Any, batch: Batch, lanes: int) -> dict[int, _Work]:
-    """Split one batch's work between lanes by key (document) hash: each key keeps one lane."""
+def _route(applier: Applier, plan: Any, batch: Batch, lanes: int) -> tuple[dict[int, _Work], list[Record]]:
+    """Split one batch's work between lanes by key (document) hash: each key keeps one lane.
+    Also returns the batch's records that want an ack once the batch is durable."""
     out: dict[int, Any] = {}
+    acks: list[Record] = []
     if plan is not None and (batch.block is not None or batch.payloads is not None):
-        writes: dict[str, Any] = {}
+        writes: dict[Any, Any] = {}
         records, dead = applier.fold_batch(batch, writes)  # dead letters are written here
-        if lanes == 1:
-            return {0: (writes, records - dead)} if writes or records > dead else {}
-        shares: dict[int, dict[str, Any]] = {}
-        for key, delta in writes.items():
-            shares.setdefault(hash(key) % lanes, {})[key] = delta
-        applied = records - dead
-        for index, share in shares.items():
-            out[index] = (share, applied if not out else 0)  # records counted once, by one lane
-        return out
-    for item in applier.prepare_many(batch.records()):
-        route = item.route
-        out.setdefault(hash(route) % lanes if route is not None else 0, []).append(item)
-    return out
+    elif applier.folds_records:
+        writes = {}
+        records, dead = applier.fold_items(applier.prepare_many(batch.records()), writes, acks)
+    else:
+        for item in applier.prepare_many(batch.records()):
+            route = item.route
+            out.setdefault(hash(route) % lanes if route is not None else 0, []).append(item)
+        return out, acks
+    applied = records - dead
+    if lanes == 1:
+        return ({0: (writes, applied)} if writes or applied else {}), acks
+    shares: dict[int, dict[Any, Any]] = {}
+    for key, delta in writes.items():  # (a rendered key and its StateKey share a lane)
+        shares.setdefault(hash(key.entity if type(key) is StateKey else key) % lanes, {})[key] = delta
+    for index, share in shares.items():
+        out[index] = (share, applied if not out else 0)  # records counted once, by one lane
+    if applied and not out:
+        out[0] = ({}, applied)  # records without keys still count, once
+    return out, acks
 
 
 class _Durable:
@@ -257,36 +269,41 @@ class _Durable:
     checkpoint to the store, under one lock, so both only move forward.
     """
 
-    def __init__(
-        self, source: Any, store: Store, pipeline: str, name: str, saved: dict[str, Any] | None, *, ride: bool
-    ) -> None:
+    def __init__(self, source: Any, store: Store, pipeline: str, name: str, saved: dict[str, Any] | None) -> None:
         self.source = source
         self.store = store
         self.pipeline = pipeline
         self.name = name
-        self.ride = ride  # one lane: checkpoints ride inside its units
         self.saved = saved.get("position") if saved else None
         self._lock = threading.Lock()
-        self._open: dict[int, list[Any]] = {}  # seq ⇒ [shares left, end, checkpoint], in seq order
+        #: seq ⇒ [shares left, end, checkpoint, records to ack], in seq order
+        self._open: dict[int, list[Any]] = {}
         self._next = 1  # the oldest batch not yet reported
         self.merges = 0  # advances so far (a per-record source's checkpoint is read after each)
 
-    def polled(self, seq: int, parts: int, end: Any, checkpoint: Any) -> None:
+    def polled(self, seq: int, parts: int, end: Any, checkpoint: Any, acks: list[Record] | None = None) -> None:
         with self._lock:
-            self._open[seq] = [parts, end, checkpoint]
+            self._open[seq] = [parts, end, checkpoint, acks]
         if not parts:  # nothing to write (all dead letters, or no keys): durable already
             self.merged(Counter())
 
-    def checkpoint_through(self, seq: int) -> Any:
-        """The checkpoint to ride in a unit holding every batch up to ``seq`` (one lane only)."""
-        if not self.ride:
-            return None
+    def checkpoint_through(self, seqs: Counter[int]) -> Any:
+        """The checkpoint a lane's unit holding the shares ``seqs`` may carry: that of the newest
+        batch such that it and every batch before it are durable or complete with this unit.
+
+        Once the unit commits, all of those batches are durable, so the checkpoint is true inside
+        it; a batch another lane still holds ends the run (that lane's merge writes it later).
+        Units only carry checkpoints newer than the last one committed: the batches a unit passes
+        here were merged by other lanes before it, and no other lane can pass this lane's shares.
+        """
+        found = None
         with self._lock:
-            for s in range(seq, self._next - 1, -1):
-                entry = self._open.get(s)
-                if entry is not None and entry[2] is not None:
-                    return entry[2]
-        return None
+            s = self._next
+            while (entry := self._open.get(s)) is not None and entry[0] <= seqs.get(s, 0):
+                if entry[2] is not None:
+                    found = entry[2]
+                s += 1
+        return found
 
     def merged(self, seqs: Counter[int], carried: Any = None) -> None:
         """A lane merged shares of ``seqs`` (its unit carried checkpoint ``carried``, if any)."""
@@ -300,6 +317,8 @@ class _Durable:
             while (entry := self._open.get(self._next)) is not None and entry[0] <= 0:
                 del self._open[self._next]
                 self._next += 1
+                for record in entry[3] or ():
+                    record.ack()  # a per-record source's records: all of their batch is durable
                 if isinstance(entry[1], Mapping):
                     positions.update(entry[1])
                 if entry[2] is not None:
@@ -457,7 +476,7 @@ class _Lane(threading.Thread):
             return
         self.busy = True
         self.last_flush = self.clock()
-        checkpoint = self.durable.checkpoint_through(max(self.seqs))
+        checkpoint = self.durable.checkpoint_through(self.seqs)
         meta = {self.durable.name: {"position": checkpoint, "updated": utcnow().isoformat()}} if checkpoint else None
         if self.buffer or not (self.writes or self.applied):
             self.applier.apply_items(self.buffer, None if self.writes or self.applied else meta)
