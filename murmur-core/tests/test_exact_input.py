@@ -111,7 +111,9 @@ def test_min_and_max_take_strings_and_numbers_per_key_on_the_block_path(tmp_path
 
 
 def test_murmur_get_prints_a_sum_beyond_64_bits_exactly(tmp_path: Path) -> None:
-    (tmp_path / "in.jsonl").write_text(f'{{"k":"a","v":{BIG}}}\n{{"k":"a","v":1}}\n{{"k":"b","v":{HUGE}}}\n')
+    # The last line is a dead letter whose value holds a huge integer: the dead-letter file keeps it exactly.
+    lines = (f'{{"k":"a","v":{BIG}}}', '{"k":"a","v":1}', f'{{"k":"b","v":{HUGE}}}', f'{{"k":{{"x":1}},"v":{BIG + 1}}}')
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
     murmur = str(Path(sys.executable).parent / "murmur")
     common = ("--name", "big", "--store", "sqlite")
     run = ("run", "--source", "jsonl", "-S", "path=in.jsonl", "--key", "k", "--value", "v", "--monoid", "sum")
@@ -123,6 +125,8 @@ def test_murmur_get_prints_a_sum_beyond_64_bits_exactly(tmp_path: Path) -> None:
         timeout=60,
     )
     assert ran.returncode == 0, ran.stderr
+    (letter,) = [json.loads(line) for line in (tmp_path / "murmur-dead-letters.jsonl").read_text().splitlines()]
+    assert letter["value"] == {"k": {"x": 1}, "v": BIG + 1} and "key 'k' is an object" in letter["error"]
     got = subprocess.run(
         [murmur, "get", *common, "--json", "a", "b"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )

@@ -55,6 +55,22 @@ def test_json_rejects_what_it_cannot_use(payload: bytes, error: type[Exception],
         JsonDecoder(event_id="meta.id").decode(payload, key=None, meta=META)
 
 
+def test_json_keeps_integers_exact_at_any_size_and_refuses_numbers_beyond_floats() -> None:
+    # The general path (a deduper, callables, changelog) decodes here: 10**30 + 1 must not become
+    # 1e+30, as orjson would make it without a word, and 1e400 is no number a store can keep.
+    big = b'{"n": 1000000000000000000000000000001, "m": 18446744073709551617}'
+    rec = JsonDecoder().decode(big, key=None, meta=META)
+    assert rec is not None and rec.value == {"n": 10**30 + 1, "m": 2**64 + 1}
+    with pytest.raises(DecodeError, match="json: payload is not JSON"):
+        JsonDecoder().decode(b'{"n": 1e400}', key=None, meta=META)
+    # (orjson cannot write the big number: it is patched into the event's text)
+    event = mongo_event("c", after={"_id": {"$oid": OID}, "n": 0})
+    event = event.replace(b'\\"n\\":0', b'\\"n\\":' + str(10**30 + 1).encode())
+    assert str(10**30 + 1).encode() in event
+    change = DebeziumDecoder().decode(event, key=mongo_key(f'{{"$oid": "{OID}"}}'), meta=META)
+    assert change is not None and change.value["n"] == 10**30 + 1
+
+
 def test_json_null_or_empty_event_id_falls_back_to_the_position_and_is_counted() -> None:
     dec = JsonDecoder(event_id="meta.id")
     ids = [dec.decode(p, key=None, meta=META) for p in (b'{"meta": {"id": null}}', b'{"meta": {"id": ""}}')]

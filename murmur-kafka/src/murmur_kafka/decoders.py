@@ -17,8 +17,8 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import msgspec
 import murmur
-import orjson
 from murmur import Change, DecodeError, FieldError, Record, document_event_id, field_getter, parse_event_time
 
 __all__ = [
@@ -42,10 +42,15 @@ def default_event_id(meta: Mapping[str, Any]) -> str | None:
         return None
 
 
+#: Untyped msgspec decoding keeps integers exact at any size, like the block path's typed decode
+#: (orjson turns 10**30 into 1e+30 without a word) and refuses numbers beyond the float range.
+_JSON = msgspec.json.Decoder()
+
+
 def _loads(payload: bytes | str, what: str) -> Any:
     try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
+        return _JSON.decode(payload)
+    except msgspec.DecodeError as exc:
         raise DecodeError(f"{what}: payload is not JSON ({exc})") from None
 
 
@@ -78,7 +83,7 @@ class CountsEventIdFallbacks(Protocol):
 
 
 class JsonDecoder:
-    """JSON payloads (orjson). The record value is the parsed document.
+    """JSON payloads (msgspec: integers exact at any size). The record value is the parsed document.
 
     ``event_id``: a field path whose value is the dedup id; without it, or where the field is
     null or empty, the id is ``<topic>:<partition>:<offset>`` (the fallbacks are counted in

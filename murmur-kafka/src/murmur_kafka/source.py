@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import msgspec
 from murmur import Batch, ConfigError, Decoder, HandoffToken, Poison, Record, SourceError
 
 from murmur_kafka._batch import make_batch
@@ -328,7 +328,7 @@ class KafkaSource:
             key, value, original = record.raw_key, record.raw_value, record.raw_headers
         else:  # a copy made by someone else: rebuild what we can
             poison = record.value if isinstance(record.value, Poison) else None
-            raw = poison.raw if poison is not None else orjson.dumps(record.value, default=str)
+            raw = poison.raw if poison is not None else msgspec.json.encode(record.value, enc_hook=str)
             key = record.partition_key.encode() if record.partition_key is not None else None
             value, original = raw.encode() if isinstance(raw, str) else raw, None
         if isinstance(error, str):

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
+import msgspec
 
 from murmur._protocols import DeadLetter
 from murmur._records import Poison
@@ -55,7 +55,8 @@ class JsonLinesDeadLetters:
                 doc["raw"] = raw
         else:
             doc["value"] = value
-        line = orjson.dumps(doc, default=_fallback, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+        # (msgspec: a dead letter's value may hold an integer past 64 bits, which orjson refuses)
+        line = _ENCODER.encode(doc) + b"\n"
         with self._lock:
             if self._fh is None:
                 self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open until close()
@@ -72,8 +73,12 @@ class JsonLinesDeadLetters:
 
 
 def _fallback(value: Any) -> Any:
+    """What msgspec cannot encode itself (sets, tuples, bytes and Decimal it can)."""
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
-    return str(value)  # Decimal, ObjectId, ...: readable beats lossless here
+    return str(value)  # ObjectId, ...: readable beats lossless here
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_fallback)
