@@ -400,3 +400,16 @@ def test_worker_killed_around_the_transaction_counts_once(
     assert _apply(store, deduper, "e1", 5, lease=30) == "duplicate"  # and the next redelivery is a duplicate
     assert store.get_many("p", [StateKey("k")], Sum()) == [5]
     store.close()
+
+
+@MODES
+def test_numbers_stay_exact_to_38_digits_and_more_is_refused_naming_the_limit(
+    make_store: Callable[..., DynamoDBStore], transactional: bool
+) -> None:
+    store, m = make_store(transactional=transactional), Sum()
+    store.merge(unit("x", m, {"a": 10**30 + 1, "b": 2**64 + 1}))
+    store.merge(unit("x", m, {"a": 10**30 + 1, "b": -1}))
+    assert read(store, "x", m, "a", "b") == [2 * 10**30 + 2, 2**64]
+    with pytest.raises(FieldError, match="more than the 38 significant digits a DynamoDB number keeps exactly"):
+        store.merge(unit("x", m, {"a": 1, "c": 2**128}))
+    assert read(store, "x", m, "a", "c") == [2 * 10**30 + 2, None]  # nothing of the refused unit was written

@@ -25,16 +25,34 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICRO = dt.timedelta(microseconds=1)
 
 
+#: DynamoDB keeps a number's first 38 significant digits and refuses more (it never rounds).
+MAX_DIGITS = 38
+
+
 def number_text(value: int | float | Decimal) -> str:
-    """The text of a DynamoDB number: plain notation (no ``1E+2``), floats by their shortest repr."""
+    """The text of a DynamoDB number: plain notation (no ``1E+2``), floats by their shortest repr.
+
+    A number with more than 38 significant digits is a ``FieldError`` naming that limit (the
+    service would refuse it with a ValidationException): exact, or not at all."""
     if isinstance(value, bool):
         raise FieldError(f"expected a number, got bool {value!r}")
     if isinstance(value, int):
-        return str(value)
+        text = str(value)
+        if len(text) > MAX_DIGITS and len(text.lstrip("-").rstrip("0")) > MAX_DIGITS:
+            raise FieldError(_too_precise(text))
+        return text
     d = Decimal(repr(value)) if isinstance(value, float) else value
     if not d.is_finite():
         raise FieldError(f"DynamoDB numbers cannot be NaN or infinite (got {value!r})")
+    digits = "".join(map(str, d.as_tuple().digits)).strip("0")  # (normalize() would round to 28)
+    if len(digits) > MAX_DIGITS:
+        raise FieldError(_too_precise(format(d, "f")))
     return format(d, "f")
+
+
+def _too_precise(text: str) -> str:
+    shown = text if len(text) <= 60 else f"{text[:28]}…{text[-28:]}"
+    return f"{shown} has more than the {MAX_DIGITS} significant digits a DynamoDB number keeps exactly"
 
 
 def number(value: int | float | Decimal) -> AttributeValue:
