@@ -82,7 +82,9 @@ def test_metrics_port_in_use_or_out_of_range(cli: Invoke, orders: Path) -> None:
         port = busy.getsockname()[1]
         result = cli(*RUN_ORDERS, "--metrics-port", str(port))
     assert result.exit_code == 2
-    assert result.stderr == f"murmur: error: --metrics-port {port}: cannot listen (Address already in use)\n"
+    assert result.stderr == (
+        f"murmur: error: --metrics-port {port}: cannot listen on 0.0.0.0:{port} (Address already in use)\n"
+    )
     result = cli(*RUN_ORDERS, "--metrics-port", "70000")
     assert result.exit_code == 2
     assert result.stderr == "murmur: error: --metrics-port: expected a port from 0 to 65535, got 70000\n"
@@ -127,3 +129,22 @@ def test_log_records_and_progress_become_json_events() -> None:
     fields = progress["fields"]
     assert isinstance(fields, dict)
     assert (fields["mode"], fields["applied"], fields["lag"]) == ("live", 7, {"t:0": 3})
+
+
+def test_metrics_host_picks_the_address_and_is_checked(cli: Invoke, orders: Path, workdir: Path) -> None:
+    result = cli(*RUN_ORDERS, "--metrics-port", "0", "--metrics-host", "127.0.0.2")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("murmur: metrics on http://127.0.0.2:")
+    (workdir / "murmur.toml").write_text('[run]\nmetrics_port = 0\nmetrics_host = "127.0.0.3"\n')
+    result = cli(*RUN_ORDERS, "--config", "murmur.toml", "--restart")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("murmur: metrics on http://127.0.0.3:")
+    result = cli(*RUN_ORDERS, "--metrics-port", "0", "--metrics-host", "192.0.2.1")  # not this machine's
+    assert result.exit_code == 2
+    assert result.stderr.startswith("murmur: error: --metrics-port 0: cannot listen on 192.0.2.1:0 (")
+    result = cli(*RUN_ORDERS, "--metrics-host", "127.0.0.1")
+    assert result.exit_code == 2
+    assert result.stderr == "murmur: error: --metrics-host needs --metrics-port (the port to serve on)\n"
+    result = cli(*RUN_ORDERS, "--metrics-port", "0", "--metrics-host", " ")
+    assert result.exit_code == 2
+    assert result.stderr == "murmur: error: --metrics-host: empty; give an address such as 127.0.0.1\n"

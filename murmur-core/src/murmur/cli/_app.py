@@ -38,7 +38,7 @@ Config file (--config murmur.toml); flags override it:
   [store] [dedup] [handoff_to] [dead_letters]   adapter = "...", then options
   [run]             max_attempts, fail_on_error, dead_letters, segments,
                     until_idle, handoff_out, retry_for, max_dead_letters,
-                    metrics_port, log_format
+                    metrics_port, metrics_host, log_format
 
 \b
 Exit codes: 0 done, 1 the run failed (also: no record applied, or more dead letters than
@@ -337,6 +337,16 @@ def run_cmd(
             rich_help_panel="Output",
         ),
     ] = None,
+    metrics_host: Annotated[
+        str | None,
+        Opt(
+            "--metrics-host",
+            metavar="HOST",
+            help="The address --metrics-port listens on: 127.0.0.1 keeps it on this machine"
+            " [default: 0.0.0.0, every interface].",
+            rich_help_panel="Output",
+        ),
+    ] = None,
     log_format: Annotated[
         str | None,
         Opt(
@@ -382,6 +392,7 @@ def run_cmd(
         json=json_out,
         quiet=quiet,
         metrics_port=metrics_port,
+        metrics_host=metrics_host,
         log_format=log_format,
     )
     if log_format == "json":

@@ -25,6 +25,7 @@ flags override the file::
     until_idle = 30             # --until-idle (seconds)
     handoff_out = "handoff.json"  # --handoff-out
     metrics_port = 9108         # --metrics-port (/metrics, /healthz, /readyz; off by default)
+    metrics_host = "127.0.0.1"  # --metrics-host (default 0.0.0.0: every interface)
     log_format = "json"         # --log-format (human or json)
 
 An adapter table's options apply only when its ``adapter`` is the one the run uses.
@@ -53,7 +54,7 @@ from murmur.monoids import parse_monoid
 ADAPTER_SECTIONS = ("source", "store", "dedup", "handoff_to", "dead_letters")
 PIPELINE_KEYS = ("name", "key", "keys", "value", "monoid", "window", "event_time", "mode", "from")
 RUN_KEYS: tuple[str, ...] = ("max_attempts", "fail_on_error", "dead_letters", "segments", "until_idle", "handoff_out")
-RUN_KEYS += ("metrics_port", "log_format")  # operating it (issue 16)
+RUN_KEYS += ("metrics_port", "metrics_host", "log_format")  # operating it (issue 16)
 SECTIONS = ("pipeline", *ADAPTER_SECTIONS, "run")
 #: What each known [run] value must be (as the flag it stands for parses it).
 RUN_TYPES: dict[str, tuple[type, ...]] = {
@@ -63,6 +64,7 @@ RUN_TYPES: dict[str, tuple[type, ...]] = {
     "segments": (int,),
     "until_idle": (int, float),
     "handoff_out": (str,),
+    "metrics_host": (str,),
 }
 _TYPE_WORDS = {str: "text", int: "an integer", float: "a number", bool: "true or false"}
 

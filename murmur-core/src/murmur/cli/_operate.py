@@ -1,5 +1,6 @@
-"""``murmur run``'s operating options: ``--metrics-port`` (an :class:`~murmur.ops.Exporter`) and
-``--log-format`` (human lines or :class:`JsonLog`), kept out of the run logic itself."""
+"""``murmur run``'s operating options: ``--metrics-port``/``--metrics-host`` (an
+:class:`~murmur.ops.Exporter`) and ``--log-format`` (human lines or :class:`JsonLog`), kept out of
+the run logic itself."""
 
 from __future__ import annotations
 
@@ -15,11 +16,20 @@ from murmur.cli._output import routed_logging
 __all__ = ["Operating", "check_operating"]
 
 
-def check_operating(metrics_port: int | None, log_format: str) -> None:
-    """Validate ``--metrics-port`` and ``--log-format`` before anything is built."""
+#: Where the metrics endpoint listens unless ``--metrics-host`` says otherwise (every interface, so
+#: that a scraper on another machine or outside a container reaches it).
+DEFAULT_METRICS_HOST = "0.0.0.0"
+
+
+def check_operating(metrics_port: int | None, log_format: str, metrics_host: str | None = None) -> None:
+    """Validate ``--metrics-port``, ``--metrics-host`` and ``--log-format`` before anything is built."""
     if log_format not in FORMATS:
         raise ConfigError(f"--log-format: expected human or json, got {log_format!r}", option="log-format")
+    if metrics_host is not None and not metrics_host.strip():
+        raise ConfigError("--metrics-host: empty; give an address such as 127.0.0.1", option="metrics-host")
     if metrics_port is None:
+        if metrics_host is not None:
+            raise ConfigError("--metrics-host needs --metrics-port (the port to serve on)", option="metrics-host")
         return
     if not 0 <= metrics_port <= 65535:
         raise ConfigError(f"--metrics-port: expected a port from 0 to 65535, got {metrics_port}", option="metrics-port")
@@ -34,24 +44,30 @@ def check_operating(metrics_port: int | None, log_format: str) -> None:
 class Operating:
     """The metrics endpoint and the log format of one ``murmur run`` (``close()`` stops the endpoint)."""
 
-    def __init__(self, pipeline: str, metrics_port: int | None, log_format: str, *, quiet: bool) -> None:
+    def __init__(
+        self, pipeline: str, metrics_port: int | None, log_format: str, *, quiet: bool, host: str | None = None
+    ) -> None:
         self.pipeline = pipeline
         self.metrics_port = metrics_port
+        self.metrics_host = host or DEFAULT_METRICS_HOST
         self.quiet = quiet
         self.json = JsonLog(pipeline) if log_format == "json" else None
         self.exporter: Any = None
 
     def start(self, say: Callable[[str], None]) -> None:
-        """Listen on ``--metrics-port`` (a port in use is a usage error) and say where."""
+        """Listen on ``--metrics-host``:``--metrics-port`` (a port in use, or an address this machine
+        does not have, is a usage error) and say where."""
         if self.metrics_port is None:
             return
         from murmur.ops import Exporter
 
         try:
-            self.exporter = Exporter(port=self.metrics_port).start()
+            self.exporter = Exporter(port=self.metrics_port, host=self.metrics_host).start()
         except OSError as exc:
+            where = f"{self.metrics_host}:{self.metrics_port}"
             raise ConfigError(
-                f"--metrics-port {self.metrics_port}: cannot listen ({exc.strerror or exc})", option="metrics-port"
+                f"--metrics-port {self.metrics_port}: cannot listen on {where} ({exc.strerror or exc})",
+                option="metrics-port",
             ) from None
         url = self.exporter.url
         if self.json is not None:

@@ -75,6 +75,7 @@ class RunArgs:
     json: bool = False
     quiet: bool = False
     metrics_port: int | None = None
+    metrics_host: str | None = None
     log_format: str | None = None
 
 
@@ -108,8 +109,9 @@ class _Plan:
         out = _pick(a.handoff_out, run_table, "handoff_out", str, self.config)
         self.handoff_out = Path(out) if out else None
         self.metrics_port = _pick(a.metrics_port, run_table, "metrics_port", int, self.config)
+        self.metrics_host = _pick(a.metrics_host, run_table, "metrics_host", str, self.config)
         self.log_format = _pick(a.log_format, run_table, "log_format", str, self.config) or "human"
-        check_operating(self.metrics_port, self.log_format)
+        check_operating(self.metrics_port, self.log_format, self.metrics_host)
 
         # -------- which source, and which runtime
         source_name = a.source or self.config.adapter("source")
@@ -337,7 +339,7 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
     context = registry.context(plan.pipeline.name)
     store = dedup = source = target = None
     sink = create(plan.sink.spec, plan.sink.options, context)
-    ops = Operating(plan.pipeline.name, plan.metrics_port, plan.log_format, quiet=args.quiet)
+    ops = Operating(plan.pipeline.name, plan.metrics_port, plan.log_format, quiet=args.quiet, host=plan.metrics_host)
     outcome = _Outcome()
     try:
         ops.start(lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True))
