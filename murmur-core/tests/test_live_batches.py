@@ -208,6 +208,33 @@ def test_checkpoints_ride_inside_the_unit_and_a_crash_resumes_exactly_without_a_
     assert store.totals("sum") == totals  # the checkpoint committed with the state: nothing twice, nothing lost
 
 
+def test_with_several_lanes_the_checkpoint_is_written_once_durable_and_rides_in_no_unit() -> None:
+    # One checkpoint item in every lane's transaction would make the lanes conflict with each other.
+    parts, totals = payloads(600, 2)
+
+    class Watching(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.units_with_checkpoint = 0
+
+        def merge(self, unit: Any) -> None:
+            self.units_with_checkpoint += "live/payload-log" in unit.meta
+            super().merge(unit)
+
+    store = Watching()
+    live.run(
+        Pipeline("sum", Sum(), key="k", value="v"),
+        PayloadLog(parts, per_poll=13, checkpoints=True),
+        store,
+        until_idle=0.3,
+        flush_interval=0.01,
+        lanes=4,
+    )
+    assert store.totals("sum") == totals
+    assert store.units_with_checkpoint == 0
+    assert store.read_meta("sum", "live/payload-log")["position"] == {"0": 300, "1": 300}
+
+
 def test_a_per_record_source_keeps_working_through_the_adapter() -> None:
     log = MemoryLog(partitions=2)
     for i in range(500):

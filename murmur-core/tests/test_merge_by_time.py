@@ -9,11 +9,8 @@ or when the fold holds too many keys. A one-hour interval makes "once" exact her
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Hashable
-from typing import Any
 
 from murmur import Count, Pipeline, Sum, bootstrap, live
-from murmur._checkpoint import live_name
 from murmur.testing import MemoryDeduper, MemoryLiveSource, MemoryLog, MemorySnapshotSource, MemoryStore
 
 HOUR = 3600.0
@@ -94,46 +91,3 @@ def test_multi_key_records_across_lanes_are_acked_only_when_every_lane_merged() 
     assert sum(v for k, v in totals.items() if k.startswith("x")) == 3000
     assert sum(v for k, v in totals.items() if k.startswith("y")) == 3000
     assert log.committed == {0: 1500, 1: 1500}
-
-
-class _Log:
-    """Just what ``_Durable`` needs of a source: ``commit`` (recorded)."""
-
-    def __init__(self) -> None:
-        self.commits: list[dict[Hashable, Any]] = []
-
-    def commit(self, positions: dict[Hashable, Any]) -> None:
-        self.commits.append(dict(positions))
-
-
-def test_a_lane_carries_the_checkpoint_its_merge_makes_durable_and_no_other() -> None:
-    from murmur.live import _Durable
-
-    store = MemoryStore()
-    durable = _Durable(_Log(), store, "p", live_name("src"), None)
-    # Batch 1 is split between lanes A and B, batch 2 is A's alone, batch 3 is B's alone.
-    durable.polled(1, 2, {0: 1}, "t1")
-    durable.polled(2, 1, {0: 2}, "t2")
-    durable.polled(3, 1, {0: 3}, "t3")
-    a, b = Tally({1: 1, 2: 1}), Tally({1: 1, 3: 1})
-    assert durable.checkpoint_through(a) is None  # batch 1 still waits for B: A cannot vouch for it
-    durable.merged(b, None)  # B merged first, carrying nothing; batch 1 now waits only for A
-    assert store.read_meta("p", live_name("src")) is None  # nothing durable yet: nothing written
-    assert durable.checkpoint_through(a) == "t3"  # A's unit completes batches 1, 2 and (B's) 3
-    durable.merged(a, "t3")
-    assert store.read_meta("p", live_name("src")) is None  # it rode inside A's unit: no extra write
-    assert durable.source.commits == [{0: 3}]
-
-
-def test_a_checkpoint_that_did_not_ride_is_written_once_durable() -> None:
-    from murmur.live import _Durable
-
-    store = MemoryStore()
-    durable = _Durable(_Log(), store, "p", live_name("src"), None)
-    durable.polled(1, 2, {0: 1}, "t1")
-    durable.polled(2, 1, {0: 2}, "t2")
-    a, b = Tally({1: 1}), Tally({1: 1, 2: 1})
-    assert durable.checkpoint_through(a) is None and durable.checkpoint_through(b) is None  # both wait
-    durable.merged(a, None)
-    durable.merged(b, None)  # raced: neither carried it, so it is written now
-    assert store.read_meta("p", live_name("src"))["position"] == "t2"

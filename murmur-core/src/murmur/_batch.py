@@ -42,10 +42,9 @@ implements only the per-record protocol keeps working: :func:`snapshot_batches` 
 - ``batch.checkpoint`` (optional, JSON): for a source that does not commit on its own (a change
   stream), or that mirrors its offsets in the store, where to resume once this batch and all
   before it are durable. The runtime writes the latest such checkpoint *inside* the unit of work
-  (meta ``live/<source name>``), exactly like a bootstrap segment checkpoint: the unit of the lane
-  whose merge makes it durable carries it (with one lane, as on SQLite, every unit). Only when two
-  lanes merge the last shares of a batch at the same moment, neither knowing it completes the
-  batch, is it written on its own right after.
+  (meta ``live/<source name>``), exactly like a bootstrap segment checkpoint, when one lane
+  writes (a single-writer store such as SQLite); with several lanes, as soon as it is durable (one
+  checkpoint item in every lane's transaction would make the lanes conflict with each other).
   It passes it back to ``start(handoff, checkpoint)`` after a restart.
 - Optional, as in ``LiveSource``: ``dead_letter(record, error, kind)`` and ``stats()``.
 

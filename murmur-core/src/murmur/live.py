@@ -11,8 +11,11 @@ of work, and only then reports which batches it finished. A batch is durable onc
 holding part of it has merged; the runtime then tells the source, once, the end positions of the
 newest batch before which everything is durable (``source.commit(positions)``): contiguous by
 construction, with no per-record bookkeeping (a per-record source's records are acked then). A
-source's checkpoint (``batch.checkpoint``) rides inside the unit of work of the lane whose merge
-makes it durable, when that lane can know it will; otherwise it is written as soon as it is.
+source's checkpoint (``batch.checkpoint``) rides inside the unit of work when one lane does all
+the writing (SQLite). With several lanes it is written as soon as it is durable: one checkpoint
+item in every lane's transaction would make the lanes conflict with each other (DynamoDB cancels
+concurrent transactions on one item), and one lane's unit cannot vouch for the others' batches,
+so exactness after a crash rests on the deduper's claims, which do ride in each unit.
 """
 
 from __future__ import annotations
@@ -144,7 +147,7 @@ def run(
     )
     fatal = threading.Event()
     count = max(1, min(lanes, getattr(store, "max_concurrency", lanes)))
-    durable = _Durable(src, store, pipeline.name, position_name, saved)
+    durable = _Durable(src, store, pipeline.name, position_name, saved, ride=count == 1)
     workers = [
         _Lane(i, applier, flush_interval, flush_records, recorder, pipeline.name, durable, fatal) for i in range(count)
     ]
@@ -269,11 +272,14 @@ class _Durable:
     checkpoint to the store, under one lock, so both only move forward.
     """
 
-    def __init__(self, source: Any, store: Store, pipeline: str, name: str, saved: dict[str, Any] | None) -> None:
+    def __init__(
+        self, source: Any, store: Store, pipeline: str, name: str, saved: dict[str, Any] | None, *, ride: bool
+    ) -> None:
         self.source = source
         self.store = store
         self.pipeline = pipeline
         self.name = name
+        self.ride = ride  # one lane: checkpoints ride inside its units (see the module docstring)
         self.saved = saved.get("position") if saved else None
         self._lock = threading.Lock()
         #: seq ⇒ [shares left, end, checkpoint, records to ack], in seq order
@@ -288,14 +294,10 @@ class _Durable:
             self.merged(Counter())
 
     def checkpoint_through(self, seqs: Counter[int]) -> Any:
-        """The checkpoint a lane's unit holding the shares ``seqs`` may carry: that of the newest
-        batch such that it and every batch before it are durable or complete with this unit.
-
-        Once the unit commits, all of those batches are durable, so the checkpoint is true inside
-        it; a batch another lane still holds ends the run (that lane's merge writes it later).
-        Units only carry checkpoints newer than the last one committed: the batches a unit passes
-        here were merged by other lanes before it, and no other lane can pass this lane's shares.
-        """
+        """The checkpoint a unit holding the shares ``seqs`` carries (one lane only): that of the
+        newest batch such that it and every batch before it are durable or complete with this unit."""
+        if not self.ride:
+            return None
         found = None
         with self._lock:
             s = self._next
