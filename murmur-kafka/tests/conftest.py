@@ -135,8 +135,9 @@ class Kafka:
         **options: Any,
     ) -> list[murmur.RunStatus]:
         """``live.run`` of each source (one thread each) until their group has committed every
-        message of their topic (and their lag reads 0); then the runs are stopped as SIGTERM stops the CLI (flush, commit,
-        close) and their statuses returned (re-raising what a run raised).
+        message of their topic (and their lag reads 0); then the runs are stopped as SIGTERM
+        stops the CLI (flush, commit, close) and their statuses returned (re-raising what a run
+        raised).
 
         Not ``until_idle``: an idle window races a loaded machine, where the first fetch after
         the group join (or a rebalance) can take longer than the window, and the run would end
@@ -181,7 +182,7 @@ class Kafka:
     def _stats(sources: Sequence[Any]) -> list[dict[str, Any]]:
         return [s.stats() for s in sources]
 
-    def read_all(self, topic: str, count: int, timeout: float = 20.0) -> list[Any]:
+    def read_all(self, topic: str, count: int, timeout: float = 120.0) -> list[Any]:
         """``count`` messages of ``topic`` from the beginning (a throwaway group), as Message objects."""
         c = Consumer(
             {"bootstrap.servers": self.bootstrap, "group.id": self.names("read"), "auto.offset.reset": "earliest"}
@@ -209,7 +210,7 @@ def kafka(kafka_broker: Any, unique_name: Callable[[str], str], registry: Regist
             src.close()
 
 
-def take(source: Any, n: int, timeout: float = 20.0) -> list[murmur.Record]:
+def take(source: Any, n: int, timeout: float = 120.0) -> list[murmur.Record]:
     """Poll until ``n`` records arrived (fails after ``timeout``)."""
     got: list[murmur.Record] = []
     deadline = time.monotonic() + timeout
@@ -219,8 +220,11 @@ def take(source: Any, n: int, timeout: float = 20.0) -> list[murmur.Record]:
     return got
 
 
-def drain(source: Any, at_least: int = 1, quiet: float = 1.5, timeout: float = 30.0) -> list[murmur.Record]:
-    """Poll until at least ``at_least`` records came and then nothing new for ``quiet`` seconds."""
+def drain(source: Any, at_least: int = 1, quiet: float = 1.5, timeout: float = 120.0) -> list[murmur.Record]:
+    """Poll until at least ``at_least`` records came and then nothing new for ``quiet`` seconds.
+
+    The quiet window only gives unexpected extra records a chance to show up: ``at_least`` must
+    be every record the test expects, or a slow machine ends the drain before they all came."""
     got: list[murmur.Record] = []
     deadline = time.monotonic() + timeout
     last = time.monotonic()
