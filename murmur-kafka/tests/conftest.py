@@ -23,7 +23,7 @@ from murmur_test_servers import wait_for
 
 #: How long a test waits for a live run to drain its topic: a deadline for a stuck run, never
 #: a timing assumption (a loaded machine may take many times as long as an idle one).
-DRAIN_TIMEOUT = 300.0
+DRAIN_TIMEOUT = 240.0
 
 #: A short session timeout so that a killed or departed member's partitions move on quickly.
 FAST_GROUP = {"kafka.session.timeout.ms": "2000", "kafka.heartbeat.interval.ms": "300"}
