@@ -7,6 +7,7 @@ and ``unique_name``. Sources are built through the plugin registry, as the CLI b
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,13 @@ import murmur
 import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from murmur import live
 from murmur.plugins import Registry, load
+from murmur_test_servers import wait_for
+
+#: How long a test waits for a live run to drain its topic: a deadline for a stuck run, never
+#: a timing assumption (a loaded machine may take many times as long as an idle one).
+DRAIN_TIMEOUT = 240.0
 
 #: A short session timeout so that a killed or departed member's partitions move on quickly.
 FAST_GROUP = {"kafka.session.timeout.ms": "2000", "kafka.heartbeat.interval.ms": "300"}
@@ -36,11 +43,13 @@ class Kafka:
     names: Callable[[str], str]
     registry: Registry
     opened: list[Any] = field(default_factory=list)
+    partitions: dict[str, int] = field(default_factory=dict)
     _producer: Producer | None = None
 
     def topic(self, partitions: int = 1, prefix: str = "t") -> str:
         name = self.names(prefix)
         self.broker.create_topic(name, partitions)
+        self.partitions[name] = partitions
         return name
 
     def group(self) -> str:
@@ -109,7 +118,71 @@ class Kafka:
         finally:
             c.close()
 
-    def read_all(self, topic: str, count: int, timeout: float = 20.0) -> list[Any]:
+    def drained(self, group: str, topic: str) -> Callable[[], bool]:
+        """A check that ``group`` has committed every message of ``topic`` as it ends now (the
+        end offsets are read once, here: produce first)."""
+        n = self.partitions[topic]
+        end = self.end_offsets(topic, n)
+        return lambda: self.committed(group, topic, n) == end
+
+    def run_live(
+        self,
+        pipeline: murmur.Pipeline,
+        sources: Any | Sequence[Any],
+        store: Any,
+        *,
+        ready: Callable[[], bool] | None = None,
+        **options: Any,
+    ) -> list[murmur.RunStatus]:
+        """``live.run`` of each source (one thread each) until their group has committed every
+        message of their topic (and their lag reads 0); then the runs are stopped as SIGTERM
+        stops the CLI (flush, commit, close) and their statuses returned (re-raising what a run
+        raised).
+
+        Not ``until_idle``: an idle window races a loaded machine, where the first fetch after
+        the group join (or a rebalance) can take longer than the window, and the run would end
+        early with a wrong total. Give the sources a short ``commit_interval`` (the wait is on
+        the broker's commits). ``ready``: called until it returns True before the topic's end is
+        read (e.g. it produces once every member was assigned)."""
+        members = list(sources) if isinstance(sources, (list, tuple)) else [sources]
+        assert all(s.commit_interval <= 1 for s in members), "give the sources a short commit_interval"
+        stop = threading.Event()
+        results: dict[int, Any] = {}
+
+        def work(i: int, src: Any) -> None:
+            try:
+                results[i] = live.run(pipeline, src, store, stop=stop, **options)
+            except BaseException as exc:  # noqa: BLE001 — re-raised below, in the test's thread
+                results[i] = exc
+
+        threads = [threading.Thread(target=work, args=(i, s), name=f"live-{i}") for i, s in enumerate(members)]
+        for t in threads:
+            t.start()
+        try:
+            if ready is not None:
+                wait_for(lambda: results or ready(), DRAIN_TIMEOUT, 0.1, lambda: f"not ready: {self._stats(members)}")
+            done = self.drained(members[0].group, members[0].topics[0])
+
+            def drained() -> bool:  # committed, and the sources' own lag (refreshed each second) says so too
+                return done() and all(s.stats()["lag_total"] == 0 for s in members)
+
+            wait_for(lambda: results or drained(), DRAIN_TIMEOUT, 0.2, lambda: f"not drained: {self._stats(members)}")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(DRAIN_TIMEOUT)
+        assert not any(t.is_alive() for t in threads), "a live run did not stop"
+        for value in results.values():
+            if isinstance(value, BaseException):
+                raise value
+        assert len(results) == len(members)
+        return [results[i] for i in range(len(members))]
+
+    @staticmethod
+    def _stats(sources: Sequence[Any]) -> list[dict[str, Any]]:
+        return [s.stats() for s in sources]
+
+    def read_all(self, topic: str, count: int, timeout: float = 120.0) -> list[Any]:
         """``count`` messages of ``topic`` from the beginning (a throwaway group), as Message objects."""
         c = Consumer(
             {"bootstrap.servers": self.bootstrap, "group.id": self.names("read"), "auto.offset.reset": "earliest"}
@@ -137,7 +210,7 @@ def kafka(kafka_broker: Any, unique_name: Callable[[str], str], registry: Regist
             src.close()
 
 
-def take(source: Any, n: int, timeout: float = 20.0) -> list[murmur.Record]:
+def take(source: Any, n: int, timeout: float = 120.0) -> list[murmur.Record]:
     """Poll until ``n`` records arrived (fails after ``timeout``)."""
     got: list[murmur.Record] = []
     deadline = time.monotonic() + timeout
@@ -147,8 +220,11 @@ def take(source: Any, n: int, timeout: float = 20.0) -> list[murmur.Record]:
     return got
 
 
-def drain(source: Any, at_least: int = 1, quiet: float = 1.5, timeout: float = 30.0) -> list[murmur.Record]:
-    """Poll until at least ``at_least`` records came and then nothing new for ``quiet`` seconds."""
+def drain(source: Any, at_least: int = 1, quiet: float = 1.5, timeout: float = 120.0) -> list[murmur.Record]:
+    """Poll until at least ``at_least`` records came and then nothing new for ``quiet`` seconds.
+
+    The quiet window only gives unexpected extra records a chance to show up: ``at_least`` must
+    be every record the test expects, or a slow machine ends the drain before they all came."""
     got: list[murmur.Record] = []
     deadline = time.monotonic() + timeout
     last = time.monotonic()

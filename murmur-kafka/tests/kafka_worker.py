@@ -1,16 +1,18 @@
-"""A live worker for crash tests:
-``python kafka_worker.py BROKERS TOPIC GROUP DB PIPELINE DEDUP [UNTIL_IDLE]``.
+"""A live worker for crash tests: ``python kafka_worker.py BROKERS TOPIC GROUP DB PIPELINE DEDUP``.
 
 Counts events per ``user`` from a kafka topic into a SQLite store; with ``DEDUP`` = ``dedup``
 the SQLite deduper on the same file claims each event id (claim and apply in one transaction),
 with ``none`` there is no deduper (the offsets mirrored in the store's units keep it exact).
-Tests SIGKILL it at random points.
+Tests SIGKILL it at random points; SIGTERM stops it cleanly (flush, commit, exit 0), as it
+stops the CLI.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 
 from murmur import Count, Pipeline, live
 from murmur.plugins import load
@@ -18,7 +20,6 @@ from murmur.plugins import load
 
 def main(argv: list[str]) -> int:
     brokers, topic, group, db, name, dedup_mode = argv[:6]
-    until_idle = float(argv[6]) if len(argv) > 6 else None
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(relativeCreated)d %(name)s %(message)s")
     registry = load()
     source = registry.build(
@@ -37,12 +38,14 @@ def main(argv: list[str]) -> int:
     )
     store = registry.build("store", "sqlite", {"path": db})
     dedup = registry.build("dedup", "sqlite", {"path": db}) if dedup_mode == "dedup" else None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     status = live.run(
         Pipeline(name, key="user", monoid=Count()),
         source,
         store,
         dedup=dedup,
-        until_idle=until_idle,
+        stop=stop,
         flush_interval=0.1,
     )
     print(f"applied={status.applied} skipped={status.dedup_skips}", flush=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cdc_table import Table
-from conftest import Kafka
+from conftest import DRAIN_TIMEOUT, Kafka
 from murmur_test_servers import wait_for
 
 MURMUR = [str(Path(sys.executable).with_name("murmur"))]
@@ -20,6 +20,29 @@ MURMUR = [str(Path(sys.executable).with_name("murmur"))]
 
 def murmur(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*MURMUR, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def drain(kafka: Kafka, group: str, topic: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``murmur run ARGS`` (a live run) until ``group`` has committed every message of ``topic``,
+    then SIGTERM: it must exit 0. Not ``--until-idle``, whose window a loaded machine's slow first
+    fetch can outlast, ending the run early with a wrong total."""
+    done = kafka.drained(group, topic)
+    proc = subprocess.Popen([*MURMUR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(
+            lambda: proc.poll() is not None or done(),
+            DRAIN_TIMEOUT,
+            interval=0.2,
+            message=lambda: f"{group} committed {kafka.committed(group, topic, kafka.partitions[topic])}",
+        )
+        assert proc.poll() is None, proc.communicate()[1]
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=DRAIN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def get(db: Path, name: str, keys: list[str]) -> dict[str, Any]:
@@ -34,11 +57,12 @@ def test_cli_counts_json_events_and_sends_poison_to_the_dead_letter_topic(kafka:
     users = [f"u{i % 7}" for i in range(900)]
     kafka.produce(topic, [{"user": u} for u in users], keys=users, partition=lambda i: i % 3)
     kafka.produce(topic, [b"{broken"], partition=1)
-    run = murmur(
+    run = drain(
+        kafka, group, topic,
         "run", "--source", "kafka", "--store", "sqlite", "-T", f"path={db}",
         "-S", f"brokers={kafka.bootstrap}", "-S", f"topic={topic}", "-S", f"group={group}", "-S", f"dlq_topic={dlq}",
-        "-S", "kafka.sasl.password=hunter2",
-        "--key", "user", "--monoid", "count", "--name", "clicks", "--until-idle", "3", "--json",
+        "-S", "kafka.sasl.password=hunter2", "-S", "commit_interval=200ms",
+        "--key", "user", "--monoid", "count", "--name", "clicks", "--json",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
@@ -57,10 +81,12 @@ def test_cli_debezium_changelog_gives_the_totals_of_the_final_table(kafka: Kafka
         table.step()
     topic, db = kafka.topic(3), tmp_path / "state.db"
     table.produce(kafka, topic, table.events)
+    # --until-idle ends the run: a generous window, as a loaded machine may pause between fetches
+    # (the other tests here drain and stop instead, which takes no idle time at all).
     run = murmur(
         "run", "--source", "kafka", "--store", "sqlite", "-T", f"path={db}",
         "-S", f"brokers={kafka.bootstrap}", "-S", f"topic={topic}", "-S", "decoder=debezium",
-        "--key", "customer", "--value", "amount", "--monoid", "sum", "--name", "orders", "--until-idle", "3",
+        "--key", "customer", "--value", "amount", "--monoid", "sum", "--name", "orders", "--until-idle", "10",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     got = get(db, "orders", [f"c{i}" for i in range(6)])
@@ -85,10 +111,11 @@ def test_cli_handoff_from_a_jsonl_bootstrap_continues_after_the_snapshot(kafka: 
     assert live_position == {"source": "kafka", "position": {"topic": topic, "partitions": {"0": 20, "1": 20}}}
 
     kafka.produce(topic, [{"user": "after"}] * 10, partition=lambda i: i % 2)
-    run = murmur(
+    run = drain(
+        kafka, "murmur.h", topic,  # the default group: murmur.<name>
         "run", "--source", "kafka", "--store", "sqlite", "-T", f"path={db}", "--from-handoff", str(token),
         "-S", f"brokers={kafka.bootstrap}", "-S", f"topic={topic}", "-S", "start=handoff",
-        "--key", "user", "--monoid", "count", "--name", "h", "--until-idle", "3",
+        "-S", "commit_interval=200ms", "--key", "user", "--monoid", "count", "--name", "h",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert get(db, "h", ["s0", "s1", "s2", "after", "before"]) == {
@@ -129,10 +156,10 @@ def test_cli_sigterm_commits_what_was_applied_and_exits_zero(kafka: Kafka, tmp_p
             assert proc.poll() is None, proc.communicate()[1]
             return db.exists() and get(db, "term", [f"u{i}" for i in range(5)]) == {f"u{i}": 400 for i in range(5)}
 
-        wait_for(applied, 60, interval=0.2, message="the live run did not apply the topic")
+        wait_for(applied, DRAIN_TIMEOUT, interval=0.2, message="the live run did not apply the topic")
         assert kafka.committed(group, topic, 2) == {0: -1001, 1: -1001}
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=DRAIN_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()

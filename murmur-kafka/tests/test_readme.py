@@ -25,8 +25,9 @@ from typing import Any
 
 import pytest
 from cdc_table import Table
-from conftest import Kafka
+from conftest import DRAIN_TIMEOUT, Kafka
 from murmur_test_servers import wait_for
+from murmur_test_servers.kafka import KafkaBroker
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BIN = Path(sys.executable).parent
@@ -106,7 +107,7 @@ def running(argv: list[str], *, cwd: Path, env: dict[str, str]) -> Iterator[subp
 def stop(proc: subprocess.Popen[str]) -> str:
     """SIGTERM, then the exit must be clean (0): the README's promise."""
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=90)
+    _, stderr = proc.communicate(timeout=DRAIN_TIMEOUT)
     assert proc.returncode == 0, stderr
     return stderr
 
@@ -116,7 +117,23 @@ def until(proc: subprocess.Popen[str], check: Callable[[], bool], what: str) -> 
         assert proc.poll() is None, proc.communicate()[1]
         return check()
 
-    wait_for(done, 90, interval=0.3, message=what)
+    wait_for(done, DRAIN_TIMEOUT, interval=0.3, message=what)
+
+
+@pytest.fixture
+def kafka(
+    tmp_path_factory: pytest.TempPathFactory, unique_name: Callable[[str], str], registry: Any
+) -> Iterator[Kafka]:
+    """A broker of the test's own (it starts in well under a second). The README's commands use
+    fixed consumer groups (``murmur.<name>``), and the mock broker holds a member that left such
+    a group for its whole session timeout (45 s by default): the next test's member of that group
+    waited that long to be assigned, and the Python example's 5 s idle window then raced it."""
+    with KafkaBroker(log_dir=tmp_path_factory.mktemp("kafka")) as broker:
+        k = Kafka(broker.bootstrap, broker, unique_name, registry)
+        yield k
+        for src in k.opened:
+            with contextlib.suppress(Exception):
+                src.close()
 
 
 def test_the_readme_commands_are_the_ones_these_tests_run() -> None:

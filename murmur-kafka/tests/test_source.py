@@ -104,7 +104,7 @@ def test_periodic_commit_happens_from_poll(kafka: Kafka) -> None:
         src.poll(10, 0.05)
         return kafka.committed(group, topic) == {0: 5}
 
-    wait_for(committed, 60, message=lambda: f"committed {kafka.committed(group, topic)}")
+    wait_for(committed, 120, message=lambda: f"committed {kafka.committed(group, topic)}")
 
 
 def test_records_carry_id_key_and_position(kafka: Kafka) -> None:
@@ -166,6 +166,8 @@ def test_tombstones_are_skipped_and_committed_past(kafka: Kafka) -> None:
     src = kafka.source(topic, group=group)
     src.start(None, None)
     got = drain(src, at_least=2)
+    # the last tombstone must have been read too (a slow fetch may bring it later), or nothing commits past it
+    wait_for(lambda: got.extend(src.poll(10, 0.1)) or src.stats()["tombstones"] == 2, 120, message=str(src.stats()))
     assert [r.position["offset"] for r in _by_offset(got)] == [0, 2]
     for r in got:
         r.ack()
@@ -253,7 +255,7 @@ def test_stats_report_lag_per_partition_from_watermarks(kafka: Kafka) -> None:
         stats = src.stats()
         return stats["lag"] if stats["lag"] == {f"{topic}:0": 0, f"{topic}:1": 3} else None
 
-    wait_for(lag, 60, message=lambda: f"stats: {src.stats()}")
+    wait_for(lag, 120, message=lambda: f"stats: {src.stats()}")
     assert src.stats()["lag_total"] == 3
     assert src.stats()["records"] == 10
 
@@ -376,7 +378,7 @@ def test_two_members_split_partitions_and_nothing_is_skipped(kafka: Kafka, proto
                 seen.append(r)
         return bool(a.stats()["assigned"] and b.stats()["assigned"])
 
-    wait_for(split, 30, message=lambda: f"a={a.stats()} b={b.stats()}")
+    wait_for(split, 120, message=lambda: f"a={a.stats()} b={b.stats()}")
     produced = {(p, o) for p in range(4) for o in range(100)}
     done = {p: 100 for p in range(4)}
 
@@ -389,7 +391,7 @@ def test_two_members_split_partitions_and_nothing_is_skipped(kafka: Kafka, proto
 
     wait_for(
         everything_applied_and_committed,
-        30,
+        120,
         message=lambda: f"committed {kafka.committed(group, topic, 4)}; a={a.stats()} b={b.stats()}",
     )
     # a rebalance may deliver some records twice, never skip one
@@ -434,14 +436,14 @@ def test_acks_that_arrive_after_their_partition_was_revoked_are_ignored(kafka: K
         b.poll(0, 0.05)
         return bool(a.stats()["rebalances"] >= 2 and b.stats()["assigned"] > 0)
 
-    wait_for(rebalanced, 30, message=lambda: f"a={a.stats()} b={b.stats()}")
+    wait_for(rebalanced, 120, message=lambda: f"a={a.stats()} b={b.stats()}")
     for r in late:  # applied now, but the partitions were revoked meanwhile (eager protocol: all of them)
         r.ack()
     assert a.commit()
     # nothing past the first offset (-1001: no commit; 0: the start position committed on revoke)
     assert max(kafka.committed(group, topic, 2).values()) <= 0
     # what a still owns is delivered to it again, and that copy's acks count
-    again = drain(a, at_least=1)
+    again = drain(a, at_least=10)  # the one partition a owns now (two members, two partitions)
     for r in again:
         r.ack()
     assert a.commit()

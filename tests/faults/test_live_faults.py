@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -14,10 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from murmur_test_servers import wait_for
 
 MURMUR = shutil.which("murmur", path=str(Path(sys.executable).parent)) or "murmur"
 MESSAGES = 400
+#: A deadline for a stuck run, not a timing assumption: a loaded machine may be many times slower.
+DRAIN_TIMEOUT = 240.0
 
 
 class Chaos(threading.Thread):
@@ -52,11 +57,45 @@ class Chaos(threading.Thread):
         self.proxy.heal()
 
 
-def murmur(*args: str, timeout: float = 280) -> subprocess.CompletedProcess[str]:
+def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MURMUR_"))}
     env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"})
     env["MURMUR_DISABLE_PLUGINS"] = "broken"
-    return subprocess.run([MURMUR, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    return env
+
+
+def murmur(*args: str, timeout: float = 280) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MURMUR, *args], capture_output=True, text=True, timeout=timeout, env=_env(), check=False)
+
+
+def _committed(brokers: str, group: str, topic: str, partitions: int) -> list[int]:
+    c = Consumer({"bootstrap.servers": brokers, "group.id": group})
+    try:
+        return [tp.offset for tp in c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)]
+    finally:
+        c.close()
+
+
+def drain(brokers: str, group: str, topic: str, ends: list[int], *args: str) -> subprocess.CompletedProcess[str]:
+    """``murmur run ARGS`` until ``group`` has committed ``ends``, then SIGTERM (a clean stop, exit 0).
+    Not ``--until-idle``: a loaded machine's first fetch, or a store write retried through the
+    faults, can take longer than an idle window, and the run would end early."""
+    proc = subprocess.Popen([MURMUR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        wait_for(
+            lambda: proc.poll() is not None or _committed(brokers, group, topic, len(ends)) == ends,
+            DRAIN_TIMEOUT,
+            interval=0.2,
+            message=lambda: f"{group} committed {_committed(brokers, group, topic, len(ends))} of {ends}",
+        )
+        assert proc.poll() is None, proc.communicate()[1]
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=DRAIN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def test_a_live_run_rides_out_faults_exactly(
@@ -69,20 +108,24 @@ def test_a_live_run_rides_out_faults_exactly(
     ensure_tables(state, dedup, endpoint_url=dynamodb_endpoint, region="us-east-1")
     producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
     expected: Counter[str] = Counter()
+    ends = [0, 0]
     for i in range(MESSAGES):
         order = {"customer": f"c{i % 5}", "amount": i % 23 + 1}
         expected[order["customer"]] += order["amount"]
-        producer.produce(topic, json.dumps(order).encode(), key=str(i).encode())
+        producer.produce(topic, json.dumps(order).encode(), key=str(i).encode(), partition=i % 2)
+        ends[i % 2] += 1
     assert producer.flush(30) == 0
     url = dynamodb_faults.url
     store = ("--store", "dynamodb", "-T", f"table={state}", "-T", f"endpoint_url={url}")
     chaos = Chaos(dynamodb_faults)
     chaos.start()
     try:
-        result = murmur(
+        result = drain(
+            kafka_broker.bootstrap, f"murmur.{name}", topic, ends,
             "run", "--source", "kafka", "-S", f"brokers={kafka_broker.bootstrap}", "-S", f"topic={topic}",
-            "-S", "poll_batch=20", *store, "--dedup", "dynamodb", "-D", f"table={dedup}", "-D", f"endpoint_url={url}",
-            "--key", "customer", "--value", "amount", "--monoid", "sum", "--name", name, "--until-idle", "3", "--json",
+            "-S", "poll_batch=20", "-S", "commit_interval=200ms",
+            *store, "--dedup", "dynamodb", "-D", f"table={dedup}", "-D", f"endpoint_url={url}",
+            "--key", "customer", "--value", "amount", "--monoid", "sum", "--name", name, "--json",
         )  # fmt: skip
     finally:
         chaos.stop()

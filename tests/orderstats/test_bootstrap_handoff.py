@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from orderstats_helpers import RUN_TIMEOUT, Orderstats, end_offsets, pipeline_module, wait_for
 
-from murmur import HandoffToken, Record, bootstrap, live
+from murmur import HandoffToken, Record, RunStatus, bootstrap, live
 from murmur.plugins import Registry, load
 
 
@@ -78,23 +79,44 @@ def _bootstrap_then_live(
     assert sum(token.live["position"]["partitions"].values()) == seeded
     assert end_offsets(world.brokers, world.topic) > seeded
     # ... and so was the Mongo resume token: from it, the change stream holds exactly those writes.
-    assert _changes_after(world, token) == gen.stats.total - orders - orders // 5
+    expected_changes = gen.stats.total - orders - orders // 5
+    assert _changes_after(world, token, expected_changes) == expected_changes
 
     # Live from the handoff replays exactly the changes made after the capture: delta 0 each.
-    status = live.run(
-        pipeline,
-        registry.build("live", "kafka", kafka, pipeline=name),
-        store,
-        handoff=token,
-        until_idle=1.0,
-    )
+    # It runs until it has applied them and its lag reads 0, then stops as on SIGTERM: not an
+    # idle window, which a slow first fetch on a loaded machine could outlast.
+    status = RunStatus(name, "live")
+    src = registry.build("live", "kafka", kafka, pipeline=name)
+    stop, failed = threading.Event(), []
+
+    def run() -> None:
+        try:
+            live.run(pipeline, src, store, handoff=token, status=status, stop=stop)
+        except BaseException as exc:  # re-raised below
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="live")
+    thread.start()
+    try:
+        wait_for(
+            lambda: failed or (status.applied >= changes_after_capture and src.stats()["lag_total"] == 0),
+            timeout=240,
+            message=lambda: f"applied {status.applied} of {changes_after_capture}; {src.stats()}",
+        )
+    finally:
+        stop.set()
+        thread.join(240)
     store.close()
+    if failed:
+        raise failed[0]
     assert status.applied == changes_after_capture
     assert status.dead_letters == 0
     world.assert_exact()
 
 
-def _changes_after(world: Orderstats, token: HandoffToken) -> int:
+def _changes_after(world: Orderstats, token: HandoffToken, expected: int) -> int:
+    """How many changes the stream holds after the token: read until ``expected`` came (a slow
+    machine may answer a getMore with an empty batch first), then until an empty answer."""
     from bson import json_util
     from pymongo import MongoClient
 
@@ -103,12 +125,12 @@ def _changes_after(world: Orderstats, token: HandoffToken) -> int:
     try:
         seen = 0
         with client[world.database]["orders"].watch(resume_after=resume, max_await_time_ms=200) as stream:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 event = stream.try_next()
-                if event is None:
+                if event is None and seen >= expected:
                     break
-                seen += 1
+                seen += event is not None
         return seen
     finally:
         client.close()
