@@ -30,6 +30,10 @@ from murmur_test_servers.dynamodb import env as aws_env
 #: machine took over 120 s with two CPU hogs and four other test suites beside it; only a hang
 #: should ever reach this.
 RUN_TIMEOUT = 900.0
+#: A live worker that has not moved the group's committed offsets for this long is stuck, not slow:
+#: at a load average of 10, two workers over the DynamoDB test server (one Python process) once went
+#: 90 s without a new commit. A hang still fails, later.
+STALL = 300.0
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "orderstats"
@@ -284,13 +288,13 @@ class Orderstats:
         assert result.returncode == 0, f"exit {result.returncode}: {' '.join(args)}\n{result.stderr}"
         return result
 
-    def drain(self, args: Sequence[str], *, group: str, label: str = "drain", timeout: float = 90) -> Run:
+    def drain(self, args: Sequence[str], *, group: str, label: str = "drain", timeout: float = STALL) -> Run:
         """Run a live worker until its group has committed every envelope of the topic, then SIGTERM it
         (a clean stop: exit 0 and its ``--json`` summary). Unlike ``--until-idle``, this does not end
         early while the group is still rebalancing away from killed members."""
         return self.finish(self.spawn(args, label), group=group, timeout=timeout)
 
-    def finish(self, proc: Proc, *, group: str, timeout: float = 90) -> Run:
+    def finish(self, proc: Proc, *, group: str, timeout: float = STALL) -> Run:
         """Let a running live worker catch up with the topic (its group commits everything), then SIGTERM it."""
         # A loaded machine may be slow, not stuck: the deadline moves on while the group keeps
         # committing, and the test fails only after `timeout` seconds without any progress.
