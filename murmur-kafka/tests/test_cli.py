@@ -166,3 +166,37 @@ def test_cli_sigterm_commits_what_was_applied_and_exits_zero(kafka: Kafka, tmp_p
             proc.wait()
     assert proc.returncode == 0, stderr
     assert kafka.committed(group, topic, 2) == {0: 1000, 1: 1000}
+
+
+def test_a_live_run_after_restart_starts_at_the_new_handoff_not_where_the_cleared_run_left_off(
+    kafka: Kafka, tmp_path: Path
+) -> None:
+    # A table (the snapshot source) whose every change is also an event on the topic.
+    topic, db, table = kafka.topic(2), tmp_path / "state.db", tmp_path / "table.jsonl"
+    rows: list[str] = []
+
+    def change(user: str, n: int) -> None:
+        rows.extend([user] * n)
+        table.write_text("".join(json.dumps({"user": u}) + "\n" for u in rows))
+        kafka.produce(topic, [{"user": user}] * n, partition=lambda i: i % 2)
+
+    state = ("--store", "sqlite", "-T", f"path={db}", "--key", "user", "--monoid", "count", "--name", "r")
+    handoff = ("--handoff-to", "kafka", "-H", f"brokers={kafka.bootstrap}", "-H", f"topic={topic}")
+    live = ("run", "--source", "kafka", *state, "-S", f"brokers={kafka.bootstrap}", "-S", f"topic={topic}")
+    live += ("-S", "commit_interval=200ms")
+    change("a", 10)
+    boot = murmur("run", "--source", "jsonl", "-S", f"path={table}", *state, *handoff)
+    assert boot.returncode == 0, boot.stderr
+    change("b", 6)
+    first = drain(kafka, "murmur.r", topic, *live)
+    assert first.returncode == 0, first.stderr
+    assert kafka.committed("murmur.r", topic, 2) == {0: 8, 1: 8}
+    change("c", 4)  # in the table, on the topic, not read by any live run: the group stays at 8
+    again = murmur("run", "--source", "jsonl", "-S", f"path={table}", *state, *handoff, "--restart", "--force")
+    assert again.returncode == 0, again.stderr
+    change("d", 2)
+    second = drain(kafka, "murmur.r", topic, *live)
+    assert second.returncode == 0, second.stderr
+    # The new snapshot read "c" already: the group's commits at 8 belong to the cleared state.
+    assert get(db, "r", ["a", "b", "c", "d"]) == {"a": 10, "b": 6, "c": 4, "d": 2}
+    assert kafka.committed("murmur.r", topic, 2) == {0: 11, 1: 11}

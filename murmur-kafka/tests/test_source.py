@@ -280,8 +280,9 @@ def test_handoff_starts_each_partition_at_the_captured_end_offsets(kafka: Kafka)
     assert position == {"topic": topic, "partitions": {"0": 3, "1": 3, "2": 3}}
     kafka.produce(topic, [{"after": i} for i in range(6)], partition=lambda i: i % 3)
 
+    token = _token(position)
     src = kafka.source(topic, group=group, start="handoff")
-    src.start(_token(position), None)
+    src.start(token, None)
     got = drain(src, at_least=6)
     assert sorted(r.value.get("after", -1) for r in got) == list(range(6))
     for r in got:
@@ -291,8 +292,20 @@ def test_handoff_starts_each_partition_at_the_captured_end_offsets(kafka: Kafka)
     # committed offsets win over the handoff: a restart with the same handoff does not replay
     kafka.produce(topic, [{"later": 1}], partition=0)
     again = kafka.source(topic, group=group)
-    again.start(_token(position), None)
+    again.start(token, None)
     assert [r.value for r in drain(again, at_least=1)] == [{"later": 1}]
+    again.close()
+
+    # ...but commits that continue another handoff (a bootstrap redone with --restart since) do not:
+    # the new snapshot read "later" already, so p0 starts at the new handoff's 6, not at its commit 5
+    redone = _token({"topic": topic, "partitions": {"0": 6, "1": 5, "2": 5}})
+    assert redone.captured_at != token.captured_at
+    kafka.produce(topic, [{"newest": 1}], partition=1)
+    kafka.produce(topic, [{"newest": 2}], partition=2)
+    third = kafka.source(topic, group=group)
+    third.start(redone, None)
+    assert sorted(r.value["newest"] for r in drain(third, at_least=2)) == [1, 2]
+    third.close()
 
 
 def test_handoff_for_several_topics(kafka: Kafka) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "Warn",
     "capture_position",
     "check_retention",
+    "handoff_stamp",
     "mirror_of",
     "parse_mirror",
     "resolve_handoff",
@@ -155,6 +156,7 @@ def start_offsets(
     mirror: Mapping[TP, int] | None,
     timeout: float,
     warn: Warn,
+    stamp: str | None = None,
 ) -> dict[TP, int] | None:
     """Set where each newly assigned partition starts. Returns None to leave it to librdkafka
     (committed offset, else ``auto.offset.reset``), else the partitions set to start at a mirrored
@@ -164,7 +166,10 @@ def start_offsets(
     ``mirror`` holds offsets the store recorded inside its own units of work (everything before
     them is applied): a partition starts there when that is past its committed offset, so a crash
     between a unit and the next broker commit replays nothing. ``handoff`` holds a bootstrap's
-    offsets: a partition with neither a committed offset nor a mirrored one starts there.
+    offsets: a partition with neither a committed offset nor a mirrored one starts there, and so
+    does one whose committed offset continues *another* handoff (its commit metadata is a
+    :func:`handoff_stamp` other than ``stamp``): a run after ``--restart`` must not resume where
+    the cleared state's run left off, or it would count again what the new snapshot already read.
     """
     ck = kafka()
     wanted = [
@@ -180,20 +185,45 @@ def start_offsets(
         # Without committed offsets we keep librdkafka's choice (committed, else earliest): slower, never a skip.
         warn("committed", logging.WARNING, "kafka: cannot read committed offsets on assignment (%s)", exc)
         return None
-    known = {(c.topic, c.partition): c.offset for c in committed if c.error is None}
+    known = {(c.topic, c.partition): (c.offset, c.metadata) for c in committed if c.error is None}
     chosen: dict[TP, int] = {}
     mirrored_at: dict[TP, int] = {}
-    for key, offset in known.items():
+    for key, (offset, metadata) in known.items():
         mirrored = (mirror or {}).get(key)
         if mirrored is not None and mirrored > max(offset, -1):
             chosen[key] = mirrored_at[key] = mirrored
-        elif offset == OFFSET_INVALID and key in (handoff or {}):
+        elif key in (handoff or {}) and (offset == OFFSET_INVALID or _other_handoff(metadata, stamp)):
+            if offset != OFFSET_INVALID:
+                warn(
+                    f"stale:{key[0]}",
+                    logging.INFO,
+                    "kafka: %s[%d] starts at the handoff, not at its committed offset %d (committed by a run"
+                    " of an earlier bootstrap of this pipeline)",
+                    *key,
+                    offset,
+                )
             chosen[key] = (handoff or {})[key]
     for tp in partitions:
         key = (tp.topic, tp.partition)
         if key in chosen:
             tp.offset = chosen[key]
     return mirrored_at if chosen else None
+
+
+_STAMP = "murmur handoff "
+
+
+def handoff_stamp(handoff: HandoffToken | None) -> str | None:
+    """The commit metadata of a run that continues ``handoff`` (when it was captured), or None."""
+    if handoff is None:
+        return None
+    return f"{_STAMP}{handoff.captured_at.isoformat()}"
+
+
+def _other_handoff(metadata: str | None, stamp: str | None) -> bool:
+    """Committed by a run that continued a different handoff than ``stamp`` (never for commits
+    without murmur's stamp: another tool's, or an older murmur's)."""
+    return stamp is not None and bool(metadata) and str(metadata).startswith(_STAMP) and metadata != stamp
 
 
 def parse_mirror(checkpoint: Any, topics: Sequence[str]) -> dict[TP, int]:

@@ -21,7 +21,7 @@ from murmur_kafka._config import kafka
 from murmur_kafka._handoff import TP, Warn
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, KafkaError
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 __all__ = ["AckKey", "OffsetBook"]
 
@@ -53,6 +53,9 @@ class OffsetBook:
         # (where the group's committed offset put us when the partition was assigned).
         self.first: dict[TP, int] = {}
         self.counts = dict.fromkeys(("commits", "commit_errors", "rebalances"), 0)
+        #: Commit metadata naming the handoff this run continues (``_handoff.handoff_stamp``), so
+        #: that a run of a later bootstrap of the pipeline knows these offsets are not its own.
+        self.stamp: str | None = None
 
     # -- assignment
 
@@ -195,7 +198,7 @@ class OffsetBook:
             return {}
         try:
             result = consumer.commit(
-                offsets=[ck.TopicPartition(t, p, off) for (t, p), off in wanted.items()], asynchronous=False
+                offsets=[self._partition(t, p, off) for (t, p), off in wanted.items()], asynchronous=False
             )
         except ck.KafkaException as exc:
             self._commit_failed(exc.args[0])
@@ -216,6 +219,16 @@ class OffsetBook:
                         self._carried.pop(key, None)
             self.counts["commits"] += 1
         return failed
+
+    def _partition(self, topic: str, partition: int, offset: int) -> TopicPartition:
+        """The offset to commit, stamped with the handoff this run continues (``None`` is refused)."""
+        ck = kafka()
+        tp: TopicPartition = (
+            ck.TopicPartition(topic, partition, offset)
+            if self.stamp is None
+            else ck.TopicPartition(topic, partition, offset, metadata=self.stamp)
+        )
+        return tp
 
     def _commit_failed(self, err: KafkaError) -> None:
         ck = kafka()

@@ -46,13 +46,20 @@ class Rebalancer:
         self.warn = warn
         self.handoff: Mapping[TP, int] | None = None
         self.mirror: Mapping[TP, int] | None = None
+        self.stamp: str | None = None  # the handoff this run continues (commit metadata)
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.book.assign((tp.topic, tp.partition) for tp in partitions)
         if not (self.handoff or self.mirror):
             return
         mirrored = start_offsets(
-            consumer, partitions, handoff=self.handoff, mirror=self.mirror, timeout=self.timeout, warn=self.warn
+            consumer,
+            partitions,
+            handoff=self.handoff,
+            mirror=self.mirror,
+            timeout=self.timeout,
+            warn=self.warn,
+            stamp=self.stamp,
         )
         if mirrored is not None:
             self._assign(consumer, partitions)

@@ -30,7 +30,7 @@ from murmur_kafka._batch import make_batch
 from murmur_kafka._config import RateLimitedLog, check_settings, kafka, kafka_error_text, librdkafka_log, make_client
 from murmur_kafka._config import topic_partitions as _topic_partitions
 from murmur_kafka._fetch import Fetcher
-from murmur_kafka._handoff import capture_position, check_retention, parse_mirror, resolve_handoff
+from murmur_kafka._handoff import capture_position, check_retention, handoff_stamp, parse_mirror, resolve_handoff
 from murmur_kafka._lag import LagMeter
 from murmur_kafka._message import KafkaRecord, MessageReader
 from murmur_kafka._offsets import OffsetBook
@@ -209,6 +209,7 @@ class KafkaSource:
             check_retention(consumer, offsets, timeout=self.timeout, warn=self._warn)
         self._rebalancer.handoff = offsets
         self._rebalancer.mirror = parse_mirror(checkpoint, self.topics) or None
+        self._rebalancer.stamp = self._book.stamp = handoff_stamp(handoff)
         rb = self._rebalancer
         consumer.subscribe(self.topics, on_assign=rb.on_assign, on_revoke=rb.on_revoke, on_lost=rb.on_lost)
         self._started = True

@@ -4,7 +4,8 @@ The bootstrap keeps its handoff token in the store (the ``handoff`` checkpoint),
 position of the live source it was told about (``--handoff-to kafka`` records Kafka's end
 offsets). A live run of the same pipeline therefore needs no token file: it starts from that
 handoff unless the live source has a position of its own — a stored one (change streams) or
-committed offsets (Kafka: those win per partition inside the source).
+committed offsets (Kafka: those win per partition inside the source, unless a run of an earlier
+bootstrap of the pipeline made them: after ``--restart`` the new handoff wins).
 """
 
 from __future__ import annotations
@@ -48,10 +49,15 @@ def default_start(source: Any, checkpoints: Checkpoints) -> tuple[HandoffToken |
     """The handoff to give ``source.start`` and a one-line reason, for a run without a token file."""
     name, pipeline = source.name, checkpoints.pipeline
     saved = checkpoints.live_positions().get(name)
-    if saved is not None:
-        return None, f"live: {name} continues from its stored position (saved {saved.get('updated', '?')})"
     token = checkpoints.handoff()
     mode = getattr(source, "start_mode", None)
+    if saved is not None:
+        # The stored position wins (``start`` prefers its checkpoint); the handoff still goes along,
+        # so that a source knows which bootstrap this run continues (Kafka stamps its commits with
+        # it, and a run after --restart then does not resume from the cleared state's commits).
+        usable = token is not None and _continues(source, token) and mode in (None, "committed", "handoff")
+        keep = token if usable else None
+        return keep, f"live: {name} continues from its stored position (saved {saved.get('updated', '?')})"
     if token is not None and _continues(source, token):
         when = token.captured_at.isoformat(timespec="seconds")
         if mode not in (None, "committed", "handoff"):
