@@ -160,10 +160,14 @@ def test_writes_during_the_bootstrap_then_live_from_the_token(orderstats: Orders
     proc = world.spawn(world.bootstrap_args("-S", "batch_size=25", "--json", "-q"), "bootstrap")
     wait_for(lambda: world.meta("handoff") is not None or not proc.alive(), timeout=300, message="no handoff stored")
     at_capture = gen.stats.total
-    result = proc.wait(timeout=RUN_TIMEOUT)
+    # Some writes after the capture, while the scan runs; then the generator stops. Writing on at
+    # its fixed rate until the scan ends raced the clock: on a loaded machine the scan (paging by
+    # _id) never caught up with the new orders, and the bootstrap never ended.
+    wait_for(lambda: gen.stats.total >= at_capture + 20 or not proc.alive(), timeout=300, message="no writes")
     during = gen.stats.total - at_capture
     stop.set()
     world.stop_background()
+    result = proc.wait(timeout=RUN_TIMEOUT)
     assert result.returncode == 0, result.stderr
     assert at_capture > before, "the generator was writing before the capture"
     assert during > 0, "the generator was writing while the scan ran"
