@@ -5,6 +5,7 @@ batch is durable (no per-record acknowledgement), and the offsets mirrored as it
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from murmur import Batch, Record
@@ -72,9 +73,76 @@ def make_batch(messages: Sequence[Message], reader: MessageReader, *, payloads: 
     are built here and acknowledged one by one as the runtime applies them, as ``poll`` does:
     measured on a changelog topic into a slow store under frequent rebalances, per-batch ends
     (durable only once every lane merged its share, in poll order) committed far less often
-    than per-partition record acks, and the group fell behind.
+    than per-partition record acks, and the group fell behind."""
+    if payloads:
+        runs = _runs(messages)
+        if runs is not None:
+            return _payload_batch(messages, reader, *runs)
+    return _each(messages, reader, payloads=payloads)
 
-    This runs once per message of every poll: a few accessor calls and dict look-ups each."""
+
+#: A poll's messages of one topic as runs of one partition each: ``(partition, start, stop)``
+#: indexes into the poll.
+_Runs = list[tuple[int, int, int]]
+
+
+def _runs(messages: Sequence[Message]) -> tuple[str, _Runs] | None:
+    """The poll as runs of one partition, or None when the per-message path must sort it out
+    (an error event, several topics, or objects that are not the client's messages).
+
+    The per-message work is a few accessor calls mapped in C (no Python code runs per message):
+    the consumer hands over what each partition fetched together, so a poll of 500 messages
+    over 4 partitions is a handful of runs, and offsets are read at the ends of runs only."""
+    kind = type(messages[0])
+    n = len(messages)
+    try:
+        if list(map(kind.error, messages)).count(None) != n:
+            return None  # an error event: logged (or raised) by the per-message path
+        topics = set(map(kind.topic, messages))
+        partitions = list(map(kind.partition, messages))
+    except TypeError:  # a mix of message types (a test double): take the per-message path
+        return None
+    if len(topics) != 1:
+        return None
+    topic = topics.pop()
+    if partitions.count(partitions[0]) == n:  # the common case: one partition fetched
+        return str(topic), [(int(partitions[0] or 0), 0, n)]
+    runs: _Runs = []
+    start = 0
+    for partition, run in groupby(partitions):
+        stop = start + len(list(run))
+        runs.append((int(partition or 0), start, stop))
+        start = stop
+    return str(topic), runs
+
+
+def _payload_batch(messages: Sequence[Message], reader: MessageReader, topic: str, runs: _Runs) -> KafkaBatch | None:
+    """The payload batch of a poll of one topic without error events, from its partition runs."""
+    book = reader.book
+    end: dict[AckKey, int] = {}
+    owners: dict[int, AckKey | None] = {}  # per partition, looked up once per batch
+    kept: list[tuple[int, int]] = []
+    for partition, start, stop in runs:
+        if partition in owners:
+            key = owners[partition]
+        else:
+            key = owners[partition] = book.owner(topic, partition)
+            if key is not None and key[:2] not in book.first:  # the generation's first message
+                book.first[key[:2]] = int(messages[start].offset() or 0)
+        if key is None:
+            continue  # taken just before its partition was revoked: the new owner reads them
+        end[key] = int(messages[stop - 1].offset() or 0) + 1  # a partition's messages arrive in offset order
+        kept.append((start, stop))
+    if not kept:
+        return None
+    if len(kept) < len(runs):
+        messages = [m for start, stop in kept for m in messages[start:stop]]
+    values = list(map(type(messages[0]).value, messages))
+    return _finish(messages, values, end, reader)
+
+
+def _each(messages: Sequence[Message], reader: MessageReader, *, payloads: bool) -> KafkaBatch | None:
+    """The batch of a poll, message by message (error events, several topics, or records to build)."""
     book = reader.book
     kept: list[Message] = []
     values: list[bytes | None] = []
@@ -105,16 +173,28 @@ def make_batch(messages: Sequence[Message], reader: MessageReader, *, payloads: 
                 records.append(record)
     if not kept:
         return None
-    handed = book.handed
-    for (topic, partition, _gen), offset in end.items():
-        handed[(topic, partition)] = offset
-    # The checkpoint mirrors, per partition, the end of everything handed out so far: once this
-    # batch is durable, so is all of that (the runtime reports batches in order), and a store
-    # that keeps it inside the same unit lets a restart resume exactly there.
-    checkpoint = mirror_of(handed)
-    if not payloads:  # acknowledged per record: no ends to report
-        return KafkaBatch(kept, None, reader, payloads=None, records=records, checkpoint=checkpoint)
+    if payloads:
+        return _finish(kept, values, end, reader)
+    # Acknowledged per record: no ends to report.
+    return KafkaBatch(kept, None, reader, payloads=None, records=records, checkpoint=_mirror(reader, end))
+
+
+def _finish(
+    kept: Sequence[Message], values: list[bytes | None], end: dict[AckKey, int], reader: MessageReader
+) -> KafkaBatch:
     counts = reader.counts
     counts["records"] += len(kept)
     counts["tombstones"] += values.count(None)  # skipped on either path: nothing to apply or dead-letter
-    return KafkaBatch(kept, end, reader, payloads=values, checkpoint=checkpoint)
+    return KafkaBatch(kept, end, reader, payloads=values, checkpoint=_mirror(reader, end))
+
+
+def _mirror(reader: MessageReader, end: dict[AckKey, int]) -> dict[str, int]:
+    """Note ``end`` as handed out, and return the batch's checkpoint.
+
+    The checkpoint mirrors, per partition, the end of everything handed out so far: once this
+    batch is durable, so is all of that (the runtime reports batches in order), and a store
+    that keeps it inside the same unit lets a restart resume exactly there."""
+    handed = reader.book.handed
+    for (topic, partition, _gen), offset in end.items():
+        handed[(topic, partition)] = offset
+    return mirror_of(handed)

@@ -252,7 +252,7 @@ class KafkaSource:
             self._fetcher.hold_back(consumer, timeout)
             self._maintain(consumer)
             return None
-        messages = self._fetcher.take(consumer, min(max_records, self.max_poll), timeout)
+        messages = self._fetcher.take(consumer, min(max_records, self.max_poll), timeout, assigned=self._book.assigned)
         batch = make_batch(messages, self._reader, payloads=self._payloads) if messages else None
         self._maintain(consumer)
         return batch
