@@ -39,6 +39,7 @@ def test_a_poll_in_runs_of_partitions_gives_each_partition_its_end_and_keeps_the
     # Partition 0 comes in two runs; partition 2 was revoked just before the poll (not ours).
     poll = parts[0][:4] + parts[1][:3] + parts[0][4:] + parts[2] + parts[1][3:]
     assert _runs(poll) == (topic, [(0, 0, 4), (1, 4, 7), (0, 7, 14), (2, 14, 24), (1, 24, 31)])
+    assert _runs(poll, topic) == _runs(poll)  # the source's hint when it reads one topic
     reader = reader_owning((topic, 0), (topic, 1))
     batch = make_batch(poll, reader, payloads=True)
     assert batch is not None

@@ -66,7 +66,9 @@ class KafkaBatch(Batch):
         return self._reader.poison(self._messages[index], reason)
 
 
-def make_batch(messages: Sequence[Message], reader: MessageReader, *, payloads: bool) -> KafkaBatch | None:
+def make_batch(
+    messages: Sequence[Message], reader: MessageReader, *, payloads: bool, topic: str | None = None
+) -> KafkaBatch | None:
     """The batch of ``messages`` (error events and messages of partitions no longer ours left
     out), or None when none is left.
 
@@ -76,9 +78,12 @@ def make_batch(messages: Sequence[Message], reader: MessageReader, *, payloads: 
     are built here and acknowledged one by one as the runtime applies them, as ``poll`` does:
     measured on a changelog topic into a slow store under frequent rebalances, per-batch ends
     (durable only once every lane merged its share, in poll order) committed far less often
-    than per-partition record acks, and the group fell behind."""
+    than per-partition record acks, and the group fell behind.
+
+    ``topic``: the one topic the consumer subscribed to, if it subscribed to one (every message
+    is of that topic, so it is not read per message)."""
     if payloads:
-        runs = _runs(messages)
+        runs = _runs(messages, topic)
         if runs is not None:
             return _payload_batch(messages, reader, *runs)
     return _each(messages, reader, payloads=payloads)
@@ -89,7 +94,7 @@ def make_batch(messages: Sequence[Message], reader: MessageReader, *, payloads: 
 _Runs = list[tuple[int, int, int]]
 
 
-def _runs(messages: Sequence[Message]) -> tuple[str, _Runs] | None:
+def _runs(messages: Sequence[Message], topic: str | None = None) -> tuple[str, _Runs] | None:
     """The poll as runs of one partition, or None when the per-message path must sort it out
     (an error event, several topics, or objects that are not the client's messages).
 
@@ -99,24 +104,25 @@ def _runs(messages: Sequence[Message]) -> tuple[str, _Runs] | None:
     kind = type(messages[0])
     n = len(messages)
     try:
-        if list(map(kind.error, messages)).count(None) != n:
+        if any(map(kind.error, messages)):  # (a KafkaError is always true)
             return None  # an error event: logged (or raised) by the per-message path
-        topics = set(map(kind.topic, messages))
+        if topic is None:
+            topics = set(map(kind.topic, messages))
+            if len(topics) != 1:
+                return None
+            topic = str(topics.pop())
         partitions = list(map(kind.partition, messages))
     except TypeError:  # a mix of message types (a test double): take the per-message path
         return None
-    if len(topics) != 1:
-        return None
-    topic = topics.pop()
     if partitions.count(partitions[0]) == n:  # the common case: one partition fetched
-        return str(topic), [(int(partitions[0] or 0), 0, n)]
+        return topic, [(int(partitions[0] or 0), 0, n)]
     runs: _Runs = []
     start = 0
     for partition, run in groupby(partitions):
         stop = start + len(list(run))
         runs.append((int(partition or 0), start, stop))
         start = stop
-    return str(topic), runs
+    return topic, runs
 
 
 def _payload_batch(messages: Sequence[Message], reader: MessageReader, topic: str, runs: _Runs) -> KafkaBatch | None:
@@ -187,7 +193,8 @@ def _finish(
 ) -> KafkaBatch:
     counts = reader.counts
     counts["records"] += len(kept)
-    counts["tombstones"] += values.count(None)  # skipped on either path: nothing to apply or dead-letter
+    if not all(values):  # (all() alone is the cheap check: a tombstone is rare)
+        counts["tombstones"] += values.count(None)  # skipped on either path: nothing to apply or dead-letter
     return KafkaBatch(kept, end, reader, payloads=values, checkpoint=_mirror(reader, end))
 
 
