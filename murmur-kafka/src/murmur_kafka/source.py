@@ -88,6 +88,7 @@ class KafkaSource:
             raise ConfigError(f"kafka: poll_batch must be at least 1, got {poll_batch}", option="poll_batch")
         self.brokers = str(brokers).strip()
         self.topics = parse_topics(topic)
+        self._topic = self.topics[0] if len(self.topics) == 1 else None  # every message's topic, if one
         self.what = f"topic {', '.join(self.topics)}"  # for the CLI's "no records from …" warning
         self.decoder = decoder
         self.default_mode = decoder.default_mode
@@ -253,8 +254,8 @@ class KafkaSource:
             self._fetcher.hold_back(consumer, timeout)
             self._maintain(consumer)
             return None
-        messages = self._fetcher.take(consumer, min(max_records, self.max_poll), timeout)
-        batch = make_batch(messages, self._reader, payloads=self._payloads) if messages else None
+        messages = self._fetcher.take(consumer, min(max_records, self.max_poll), timeout, assigned=self._book.assigned)
+        batch = make_batch(messages, self._reader, payloads=self._payloads, topic=self._topic) if messages else None
         self._maintain(consumer)
         return batch
 
