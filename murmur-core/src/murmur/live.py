@@ -375,6 +375,7 @@ class _Lane(threading.Thread):
         self.applied = 0
         self.seqs: Counter[int] = Counter()
         self.busy = False
+        self.nudged = False  # a caught-up nudge is in the queue
         self.error: BaseException | None = None
         self.clock: Callable[[], float] = time.monotonic
         self.last_flush = float("-inf")
@@ -402,12 +403,17 @@ class _Lane(threading.Thread):
         return False
 
     def caught_up(self) -> None:
-        """The source has nothing new: flush what is folded if no merge happened for an interval."""
-        if self.seqs and self.queue.empty():  # (read without a lock: a missed nudge waits the interval)
-            try:
-                self.queue.put_nowait(_CAUGHT_UP)
-            except queue.Full:
-                pass
+        """The source has nothing new: flush what is folded if no merge happened for an interval.
+
+        The nudge queues behind the work already queued (at most one is outstanding), so the
+        merge follows the last batch at once instead of at the next poll's nudge."""
+        if self.nudged or not (self.seqs or not self.queue.empty()):  # (unlocked reads: at worst a nudge late)
+            return
+        self.nudged = True  # before the put: the lane clears it when it takes the nudge
+        try:
+            self.queue.put_nowait(_CAUGHT_UP)
+        except queue.Full:
+            self.nudged = False
 
     def finish(self) -> None:
         """Flush what is queued, then end (the sentinel queues behind everything already put)."""
@@ -431,6 +437,7 @@ class _Lane(threading.Thread):
                     self._flush()
                     return
                 if got is _CAUGHT_UP:
+                    self.nudged = False
                     if self.seqs and self.clock() - self.last_flush >= self.interval:
                         self._flush()
                         first_at = None
