@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from murmur import ContiguousAcks
@@ -23,7 +24,13 @@ from murmur_kafka._handoff import TP, Warn
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-__all__ = ["AckKey", "OffsetBook"]
+__all__ = ["REVOKE_WAIT", "AckKey", "OffsetBook"]
+
+#: How long a revoke waits for the batches already handed out of its partitions to become durable
+#: (the runtime merges at least once per ``flush_interval``, 1 s by default), so that their offsets
+#: are committed before the partitions move and no one applies them again; past it, they are
+#: delivered again (exact with a deduper or in changelog mode, as after any crash).
+REVOKE_WAIT = 10.0
 
 #: (topic, partition, generation): what acks are tracked under.
 AckKey = tuple[str, int, int]
@@ -53,6 +60,10 @@ class OffsetBook:
         # (where the group's committed offset put us when the partition was assigned).
         self.first: dict[TP, int] = {}
         self.counts = dict.fromkeys(("commits", "commit_errors", "rebalances"), 0)
+        #: Set when the source closes: in-flight batches will not become durable any more.
+        self.closing = False
+        self.clock: Callable[[], float] = time.monotonic
+        self.sleep: Callable[[float], None] = time.sleep
         #: Commit metadata naming the handoff this run continues (``_handoff.handoff_stamp``), so
         #: that a run of a later bootstrap of the pipeline knows these offsets are not its own.
         self.stamp: str | None = None
@@ -70,13 +81,32 @@ class OffsetBook:
             self._carried = {k: v for k, v in self._carried.items() if k in keys}
             self.counts["rebalances"] += 1
 
-    def revoke(self, consumer: Consumer, keys: Sequence[TP]) -> None:
-        """Partitions taken away in an orderly rebalance: commit their applied prefix while the
-        generation is still ours, then forget them (carrying what could not be committed)."""
+    def revoke(self, consumer: Consumer, keys: Sequence[TP], *, wait: float = REVOKE_WAIT) -> None:
+        """Partitions taken away in an orderly rebalance: let what was handed out of them become
+        durable (up to ``wait`` seconds), commit their applied prefix while the generation is
+        still ours, then forget them (carrying what could not be committed).
+
+        Without the wait, a unit of work still merging when the group rebalances would commit
+        after the partitions moved: its offsets would not be committed, and whoever gets the
+        partitions next (this member too) would apply those records a second time."""
+        if not self.closing:
+            self.settle(keys, wait)
         failed = self.commit(consumer, keys)
         self.forget(keys)
         with self._lock:
             self._carried.update(failed)
+
+    def settle(self, keys: Sequence[TP], wait: float) -> bool:
+        """Wait up to ``wait`` seconds until everything handed out of ``keys`` is applied; True if it is."""
+        deadline = self.clock() + wait
+        while True:
+            with self._lock:
+                behind = [k for k in keys if k in self.handed and (self._applied_locked(k) or -1) < self.handed[k]]
+            if not behind:
+                return True
+            if self.clock() >= deadline:
+                return False
+            self.sleep(0.01)
 
     def lose(self, keys: Sequence[TP]) -> None:
         """Partitions lost (session timeout): they may already belong to another member, so a

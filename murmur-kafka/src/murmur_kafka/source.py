@@ -372,6 +372,7 @@ class KafkaSource:
         if self._closed:
             return
         consumer = self._consumer
+        self._book.closing = True  # the runtime is done: the revoke below waits for nothing more
         try:
             if consumer is not None and self._started:
                 deadline = time.monotonic() + self.close_timeout
