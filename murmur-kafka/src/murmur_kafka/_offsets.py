@@ -29,7 +29,9 @@ __all__ = ["REVOKE_WAIT", "AckKey", "OffsetBook"]
 #: How long a revoke waits for the batches already handed out of its partitions to become durable
 #: (the runtime merges at least once per ``flush_interval``, 1 s by default), so that their offsets
 #: are committed before the partitions move and no one applies them again; past it, they are
-#: delivered again (exact with a deduper or in changelog mode, as after any crash).
+#: delivered again (exact with a deduper or in changelog mode, as after any crash). The source
+#: caps it at half the group's session timeout (``revoke_wait``): a member that sits in its
+#: rebalance callback longer stalls the group's rebalance (measured on the mock broker).
 REVOKE_WAIT = 10.0
 
 #: (topic, partition, generation): what acks are tracked under.
@@ -62,6 +64,7 @@ class OffsetBook:
         self.counts = dict.fromkeys(("commits", "commit_errors", "rebalances"), 0)
         #: Set when the source closes: in-flight batches will not become durable any more.
         self.closing = False
+        self.revoke_wait = REVOKE_WAIT
         self.clock: Callable[[], float] = time.monotonic
         self.sleep: Callable[[float], None] = time.sleep
         #: Commit metadata naming the handoff this run continues (``_handoff.handoff_stamp``), so
@@ -81,7 +84,7 @@ class OffsetBook:
             self._carried = {k: v for k, v in self._carried.items() if k in keys}
             self.counts["rebalances"] += 1
 
-    def revoke(self, consumer: Consumer, keys: Sequence[TP], *, wait: float = REVOKE_WAIT) -> None:
+    def revoke(self, consumer: Consumer, keys: Sequence[TP], *, wait: float | None = None) -> None:
         """Partitions taken away in an orderly rebalance: let what was handed out of them become
         durable (up to ``wait`` seconds), commit their applied prefix while the generation is
         still ours, then forget them (carrying what could not be committed).
@@ -90,7 +93,7 @@ class OffsetBook:
         after the partitions moved: its offsets would not be committed, and whoever gets the
         partitions next (this member too) would apply those records a second time."""
         if not self.closing:
-            self.settle(keys, wait)
+            self.settle(keys, self.revoke_wait if wait is None else wait)
         failed = self.commit(consumer, keys)
         self.forget(keys)
         with self._lock:

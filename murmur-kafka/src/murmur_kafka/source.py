@@ -33,7 +33,7 @@ from murmur_kafka._fetch import Fetcher
 from murmur_kafka._handoff import capture_position, check_retention, handoff_stamp, parse_mirror, resolve_handoff
 from murmur_kafka._lag import LagMeter
 from murmur_kafka._message import KafkaRecord, MessageReader
-from murmur_kafka._offsets import OffsetBook
+from murmur_kafka._offsets import REVOKE_WAIT, OffsetBook
 from murmur_kafka._options import START_CHOICES, parse_seconds, parse_topics
 from murmur_kafka._rebalance import Rebalancer
 from murmur_kafka.decoders import CountsEventIdFallbacks, JsonDecoder
@@ -215,6 +215,7 @@ class KafkaSource:
         consumer.subscribe(self.topics, on_assign=rb.on_assign, on_revoke=rb.on_revoke, on_lost=rb.on_lost)
         self._started = True
         session = float(self.settings.get("session.timeout.ms", 45_000)) / 1000
+        self._book.revoke_wait = min(REVOKE_WAIT, session / 2)
         rb.await_assignment(consumer, session=session, group=self.group)
         self._last_commit = time.monotonic()
 
