@@ -3,51 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from murmur import StateKey, Sum, Unit
+from murmur_test_servers.faults import FaultCycle
 from test_dynamodb_cli import murmur
 
 from murmur_dynamodb import DynamoDBStore
 
 KEYS = 10_000
-
-
-class Chaos(threading.Thread):
-    """Cycles throttles, 503s and connections dropped after the write was applied, on every
-    operation, each fault used up before some requests go through again (no clock involved)."""
-
-    def __init__(self, proxy: Any) -> None:
-        super().__init__(daemon=True)
-        self.proxy = proxy
-        self.done = threading.Event()
-        self.rounds = 0
-
-    def _until(self, counter: str, target: int) -> None:
-        while not self.done.is_set() and self.proxy.stats()[counter] < target:
-            self.done.wait(0.005)
-
-    def run(self) -> None:
-        faults = (
-            lambda: self.proxy.throttle(n=2),
-            lambda: self.proxy.fail_5xx(n=2, status=503),
-            lambda: self.proxy.drop_connections(n=2, after_forward=True),
-        )
-        while not self.done.is_set():
-            before = self.proxy.stats()["faulted"]
-            faults[self.rounds % 3]()
-            self._until("faulted", before + 2)
-            self._until("forwarded", self.proxy.stats()["forwarded"] + 3)
-            self.rounds += 1
-
-    def stop(self) -> None:
-        self.done.set()
-        self.join()
-        self.proxy.heal()
 
 
 def _orders(tmp_path: Path, n: int) -> tuple[Path, dict[str, int]]:
@@ -68,7 +35,7 @@ def test_a_bootstrap_rides_out_faults_on_every_operation_exactly(
     name = unique_name("orders")
     url = dynamodb_faults.url
     dynamodb_faults.throttle(n=2, operations=["PutItem"])  # the pipeline description's first writes
-    chaos = Chaos(dynamodb_faults)
+    chaos = FaultCycle(dynamodb_faults)
     chaos.start()
     try:
         result = murmur(

@@ -13,7 +13,7 @@ from typing import Any
 
 from cdc_table import Table
 from conftest import DRAIN_TIMEOUT, Kafka
-from murmur_test_servers import wait_for
+from murmur_test_servers import run_until, wait_for
 
 MURMUR = [str(Path(sys.executable).with_name("murmur"))]
 
@@ -24,25 +24,13 @@ def murmur(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
 
 def drain(kafka: Kafka, group: str, topic: str, *args: str) -> subprocess.CompletedProcess[str]:
     """``murmur run ARGS`` (a live run) until ``group`` has committed every message of ``topic``,
-    then SIGTERM: it must exit 0. Not ``--until-idle``, whose window a loaded machine's slow first
-    fetch can outlast, ending the run early with a wrong total."""
-    done = kafka.drained(group, topic)
-    proc = subprocess.Popen([*MURMUR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(
-            lambda: proc.poll() is not None or done(),
-            DRAIN_TIMEOUT,
-            interval=0.2,
-            message=lambda: f"{group} committed {kafka.committed(group, topic, kafka.partitions[topic])}",
-        )
-        assert proc.poll() is None, proc.communicate()[1]
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=DRAIN_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    then SIGTERM: it must exit 0."""
+    return run_until(
+        [*MURMUR, *args],
+        kafka.drained(group, topic),
+        DRAIN_TIMEOUT,
+        describe=lambda: f"{group} committed {kafka.committed(group, topic, kafka.partitions[topic])}",
+    )
 
 
 def get(db: Path, name: str, keys: list[str]) -> dict[str, Any]:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,44 +15,13 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from murmur_test_servers import wait_for
+from murmur_test_servers import run_until
+from murmur_test_servers.faults import FaultCycle
 
 MURMUR = shutil.which("murmur", path=str(Path(sys.executable).parent)) or "murmur"
 MESSAGES = 400
 #: A deadline for a stuck run, not a timing assumption: a loaded machine may be many times slower.
 DRAIN_TIMEOUT = 240.0
-
-
-class Chaos(threading.Thread):
-    """Cycles the three faults; each is used up before some requests go through (no clock involved)."""
-
-    def __init__(self, proxy: Any) -> None:
-        super().__init__(daemon=True)
-        self.proxy = proxy
-        self.done = threading.Event()
-
-    def _until(self, counter: str, target: int) -> None:
-        while not self.done.is_set() and self.proxy.stats()[counter] < target:
-            self.done.wait(0.005)
-
-    def run(self) -> None:
-        faults = (
-            lambda: self.proxy.throttle(n=2),
-            lambda: self.proxy.fail_5xx(n=2, status=503),
-            lambda: self.proxy.drop_connections(n=2, after_forward=True),
-        )
-        rounds = 0
-        while not self.done.is_set():
-            before = self.proxy.stats()["faulted"]
-            faults[rounds % 3]()
-            self._until("faulted", before + 2)
-            self._until("forwarded", self.proxy.stats()["forwarded"] + 3)
-            rounds += 1
-
-    def stop(self) -> None:
-        self.done.set()
-        self.join()
-        self.proxy.heal()
 
 
 def _env() -> dict[str, str]:
@@ -77,25 +44,14 @@ def _committed(brokers: str, group: str, topic: str, partitions: int) -> list[in
 
 
 def drain(brokers: str, group: str, topic: str, ends: list[int], *args: str) -> subprocess.CompletedProcess[str]:
-    """``murmur run ARGS`` until ``group`` has committed ``ends``, then SIGTERM (a clean stop, exit 0).
-    Not ``--until-idle``: a loaded machine's first fetch, or a store write retried through the
-    faults, can take longer than an idle window, and the run would end early."""
-    proc = subprocess.Popen([MURMUR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-    try:
-        wait_for(
-            lambda: proc.poll() is not None or _committed(brokers, group, topic, len(ends)) == ends,
-            DRAIN_TIMEOUT,
-            interval=0.2,
-            message=lambda: f"{group} committed {_committed(brokers, group, topic, len(ends))} of {ends}",
-        )
-        assert proc.poll() is None, proc.communicate()[1]
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=DRAIN_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    """``murmur run ARGS`` until ``group`` has committed ``ends``, then SIGTERM (a clean stop, exit 0)."""
+    return run_until(
+        [MURMUR, *args],
+        lambda: _committed(brokers, group, topic, len(ends)) == ends,
+        DRAIN_TIMEOUT,
+        describe=lambda: f"{group} committed {_committed(brokers, group, topic, len(ends))} of {ends}",
+        env=_env(),
+    )
 
 
 def test_a_live_run_rides_out_faults_exactly(
@@ -117,7 +73,7 @@ def test_a_live_run_rides_out_faults_exactly(
     assert producer.flush(30) == 0
     url = dynamodb_faults.url
     store = ("--store", "dynamodb", "-T", f"table={state}", "-T", f"endpoint_url={url}")
-    chaos = Chaos(dynamodb_faults)
+    chaos = FaultCycle(dynamodb_faults)
     chaos.start()
     try:
         result = drain(

@@ -459,3 +459,38 @@ class FaultClient(_FaultControls):
         except urllib.error.HTTPError as exc:
             raise ValueError(exc.read().decode(errors="replace")) from exc
         return result
+
+
+class FaultCycle(threading.Thread):
+    """Cycles throttles, 503s and connections dropped after the write was applied through a
+    proxy, on every operation, each fault used up before some requests go through again — no
+    clock involved, so the mix is the same on a fast and a slow machine. ``start()``, then
+    ``stop()`` (which heals the proxy); ``rounds`` counts the cycles done."""
+
+    def __init__(self, proxy: Any) -> None:
+        super().__init__(daemon=True)
+        self.proxy = proxy
+        self.done = threading.Event()
+        self.rounds = 0
+
+    def _until(self, counter: str, target: int) -> None:
+        while not self.done.is_set() and self.proxy.stats()[counter] < target:
+            self.done.wait(0.005)
+
+    def run(self) -> None:
+        faults = (
+            lambda: self.proxy.throttle(n=2),
+            lambda: self.proxy.fail_5xx(n=2, status=503),
+            lambda: self.proxy.drop_connections(n=2, after_forward=True),
+        )
+        while not self.done.is_set():
+            before = self.proxy.stats()["faulted"]
+            faults[self.rounds % 3]()
+            self._until("faulted", before + 2)
+            self._until("forwarded", self.proxy.stats()["forwarded"] + 3)
+            self.rounds += 1
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+        self.proxy.heal()
