@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from murmur import DeadLetter, Max, Min, Pipeline, RunStatus, StateKey, Sum, bootstrap
+from murmur import DeadLetter, Max, Min, Pipeline, RunStatus, StateKey, Sum, _foldahead, bootstrap
 from murmur.adapters.jsonl import BLOCK_SIZE, JsonLinesSource
 from murmur.adapters.sqlite import SqliteDeduper, SqliteStore
 
@@ -66,25 +66,34 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("block_size", [64, BLOCK_SIZE], ids=["tiny-blocks", "default-blocks"])
-@pytest.mark.parametrize("path_kind", ["block", "general"])
+@pytest.mark.parametrize("path_kind", ["block", "general", "fold-helper"])
 def test_good_lines_are_exact_and_every_bad_line_is_a_dead_letter(
-    tmp_path: Path, mixed: Path, block_size: int, path_kind: str
+    tmp_path: Path, mixed: Path, block_size: int, path_kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = SqliteStore(tmp_path / "state.db")
     # A deduper needs each record's event id, so it sends the run down the general path.
     dedup = SqliteDeduper(tmp_path / "state.db") if path_kind == "general" else None
     sink, status = ListSink(), RunStatus("exact", "bootstrap")
     pipeline = Pipeline("exact", Sum(), key="k", value="v")
+    helped = _count_helper_blocks(monkeypatch)
     bootstrap.run(
-        pipeline, JsonLinesSource(mixed, block_size=block_size), store, dedup=dedup, dead_letters=sink, status=status
+        pipeline,
+        JsonLinesSource(mixed, block_size=block_size),
+        store,
+        dedup=dedup,
+        dead_letters=sink,
+        status=status,
+        fold_helper=path_kind == "fold-helper",
     )
+    if path_kind == "fold-helper" and block_size == 64:  # (one default block is all the file: no helper)
+        assert helped["folded"] + helped["refused"] >= 2, helped  # (two blocks go to it once it is ready)
     got = dict(zip(EXPECTED, store.get_many("exact", [StateKey(k) for k in EXPECTED], Sum()), strict=True))
     assert got == EXPECTED
     assert all(type(got[k]) is int for k in ("a", "b", "big")) and type(got["f"]) is float
     assert status.applied == len(LINES) - len(BAD) - 1
     assert status.dead_letters == len(BAD) == len(sink.letters)
     by_line = {int(str(letter.record.event_id).rsplit(":", 1)[1]): letter for letter in sink.letters}
-    assert sorted(by_line) == sorted(BAD)
+    assert list(by_line) == sorted(BAD)  # in the order of the file, whoever folded the block
     for number, letter in by_line.items():
         assert str(letter.record.event_id) == f"{mixed}:{number}"
         assert BAD[number] in letter.error, (number, letter.error)
@@ -93,6 +102,20 @@ def test_good_lines_are_exact_and_every_bad_line_is_a_dead_letter(
     store.close()
     if dedup is not None:
         dedup.close()
+
+
+def _count_helper_blocks(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many blocks a fold helper folded, and how many it left to the segment (bad lines)."""
+    seen = {"folded": 0, "refused": 0}
+    collect = _foldahead.FoldHelper.collect
+
+    def counting(self: _foldahead.FoldHelper) -> Any:
+        batch, rows = collect(self)
+        seen["refused" if rows is None else "folded"] += 1
+        return batch, rows
+
+    monkeypatch.setattr(_foldahead.FoldHelper, "collect", counting)
+    return seen
 
 
 @pytest.mark.parametrize("monoid", [Min(), Max()])

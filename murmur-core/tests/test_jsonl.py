@@ -197,7 +197,7 @@ def test_blocks_end_at_a_newline_and_resuming_after_any_block_end_reads_the_rest
     source = JsonLinesSource(path, block_size=block_size, batch_size=batch_size)
     batches = list(source.scan_batches(None, None))
     assert len(batches) > 1
-    assert all(b.block is not None and b.block.endswith(b"\n") for b in batches)
+    assert all(b.block is not None and bytes(b.block).endswith(b"\n") for b in batches)
     if batch_size is not None:
         assert all(b.size <= batch_size for b in batches)
     assert [r.value["n"] for b in batches for r in b.records()] == list(range(40))

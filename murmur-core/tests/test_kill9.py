@@ -4,7 +4,8 @@
 merges many units (one per flush interval) while it reads; it is killed with SIGKILL at a
 random moment (seeded), and run again with ``--resume`` over the whole input. Without a
 deduper the totals are exact because each checkpoint commits in the same transaction as the
-state it covers; with ``--dedup sqlite`` (the general path) the claims make it exact as well.
+state it covers; with ``--dedup sqlite`` (the general path) the claims make it exact as well; with
+``--fold-helper`` the helper process's deltas are merged into the unit its checkpoint covers.
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ def get_totals(cwd: Path) -> dict[str, int]:
     return {k: v for k, v in json.loads(got.stdout).items() if v is not None}
 
 
-@pytest.mark.parametrize("dedup", [False, True], ids=["no-dedup", "dedup-sqlite"])
+@pytest.mark.parametrize("variant", ["no-dedup", "dedup-sqlite", "fold-helper"])
 @pytest.mark.parametrize("trial", range(3))
-def test_kill_9_at_a_random_point_then_resume_gives_exact_totals(tmp_path: Path, dedup: bool, trial: int) -> None:
+def test_kill_9_at_a_random_point_then_resume_gives_exact_totals(tmp_path: Path, variant: str, trial: int) -> None:
+    dedup = variant == "dedup-sqlite"
     rng = random.Random(f"kill9-{trial}-{dedup}")
-    extra = ("--dedup", "sqlite") if dedup else ()
+    # --fold-helper: a second process folds every other block (its deltas die with the run).
+    extra = {"no-dedup": (), "dedup-sqlite": ("--dedup", "sqlite"), "fold-helper": ("--fold-helper",)}[variant]
     proc = subprocess.Popen([MURMUR, *ARGS, *extra], cwd=tmp_path, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     feeder = threading.Thread(target=feed, args=(proc, 1000, 0.04), daemon=True)
     feeder.start()

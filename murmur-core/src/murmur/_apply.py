@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import tenacity
 
 from murmur._batch import Batch
-from murmur._decode import FieldPlan
+from murmur._decode import Bad, FieldPlan
 from murmur._errors import (
     Aborted,
     Cancelled,
@@ -208,7 +208,11 @@ class Applier:
         """Fold a batch into ``writes`` (rendered key ⇒ delta) with the field plan; dead-letter
         its bad documents. Returns (records it held, dead letters). Needs ``self.plan``."""
         assert self.plan is not None
-        count, bad = self.plan.fold(batch, writes)
+        return self.settle_batch(batch, *self.plan.fold(batch, writes))
+
+    def settle_batch(self, batch: Batch, count: int, bad: list[Bad]) -> tuple[int, int]:
+        """What ``fold_batch`` does after the fold, for a batch folded elsewhere (``plan.fold``, or
+        the fold helper): dead-letter its bad documents, count its records. (records, dead letters)"""
         if bad:
             out = Outcome()
             for index, error, value in bad:

@@ -55,8 +55,9 @@ The ``Batch``
 pipeline with Python callables, windows, changelog mode, dedup…). Two optional forms let a
 field-path pipeline skip records entirely (see ``murmur._decode``):
 
-- ``block``: bytes holding one JSON document per line (a JSON-Lines file block, cut at a
-  newline); blank lines are not records.
+- ``block``: bytes (or a ``memoryview`` of a buffer no one writes to again: a file read without a
+  copy) holding one JSON document per line (a JSON-Lines file block, cut at a newline); blank
+  lines are not records. Consumers that need ``bytes`` methods take ``bytes(block)``.
 - ``payloads``: a sequence of raw JSON documents, one per record (a Kafka poll whose values are
   plain JSON); ``None`` items are skipped (tombstones).
 
@@ -103,7 +104,7 @@ class Batch:
         records: Sequence[Record] | None = None,
         make: Callable[[], Sequence[Record]] | None = None,
         checkpoint: Any = None,
-        block: bytes | None = None,
+        block: bytes | memoryview | None = None,
         payloads: Sequence[bytes | None] | None = None,
     ) -> None:
         self.size = size
@@ -136,7 +137,7 @@ class Batch:
         if self.payloads is not None and index < len(self.payloads):
             raw = self.payloads[index]
         elif self.block is not None:
-            lines = self.block.split(b"\n")
+            lines = bytes(self.block).split(b"\n")
             raw = lines[index] if index < len(lines) else None
         return Record(Poison(reason, raw), position=self.end)
 

@@ -22,27 +22,23 @@ number beyond the float range there does not make the document a dead letter.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from murmur._batch import Batch
 from murmur._errors import DecodeError, FieldError, PermanentError
+from murmur._foldcode import FOLDS as _FOLDS
+from murmur._foldcode import KeySpec as _KeySpec
+from murmur._foldcode import Path as _Path
+from murmur._foldcode import compile_fold
 from murmur._pipeline import Mode, Pipeline
 
-__all__ = ["FieldPlan", "Folded"]
+__all__ = ["Bad", "FieldPlan", "Folded"]
 
-#: Monoid kinds with a generated fold; ``add`` for groups, ``lt``/``gt`` for the extremes.
-_FOLDS = {"sum": "add", "count": "count", "min": "lt", "max": "gt"}
 _PLAIN = re.compile(r"[^.{}=]+(\.[^.{}=]+)*")
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")  # as Pipeline's templates
-_Path = tuple[str, ...]
-#: A key as parts: ``(literal text, None)`` or ``("", field path)``.
-_KeySpec = list[tuple[str, _Path | None]]
 _UNTYPED = msgspec.json.Decoder()
-_KEY_TYPE = str | int | float
-_NUMBER = int | float
 
 #: A document the plan could not fold: its index, why, and its decoded value (``None`` if not JSON).
 Bad = tuple[int, PermanentError, Any]
@@ -58,12 +54,9 @@ class FieldPlan:
         self.pipeline = pipeline
         self.kind = kind
         self.combine = pipeline.monoid.combine
-        fields: dict[_Path, Any] = {path: _KEY_TYPE for spec in keys for part, path in spec if path}
-        if value is not None:
-            fields[value] = _NUMBER
-        row, getters = _struct(fields)
-        self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(row)
-        self._fold_rows = _fold_loop(_FOLDS[kind], keys, getters, getters.get(value) if value else None)
+        #: What the fold helper process needs to build the same decoder and loop (``_foldchild``).
+        self.spec = (keys, value, kind)
+        self.decoder, self._fold_rows = compile_fold(keys, value, kind)
 
     @classmethod
     def of(cls, pipeline: Pipeline, mode: Mode) -> FieldPlan | None:
@@ -109,8 +102,8 @@ class FieldPlan:
 
     # ------------------------------------------------------------------ one at a time
 
-    def _by_line(self, block: bytes, writes: dict[str, Any]) -> Folded:
-        lines = block.split(b"\n")
+    def _by_line(self, block: bytes | memoryview, writes: dict[str, Any]) -> Folded:
+        lines = bytes(block).split(b"\n")  # (a block may be a view of a file's buffer)
         if lines and not lines[-1]:
             lines.pop()
         return self._each(lines, writes)
@@ -167,36 +160,6 @@ class FieldPlan:
         return None
 
 
-def _struct(fields: dict[_Path, Any]) -> tuple[type, dict[_Path, str]]:
-    """A msgspec struct type holding ``fields`` (paths ⇒ types), and each path's attribute chain.
-
-    Attributes are ``f0, f1…`` renamed to the JSON names, so any field name works.
-    """
-    tree: dict[str, Any] = {}
-    for path, typ in fields.items():
-        node = tree
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = typ
-    getters: dict[tuple[str, ...], str] = {}
-
-    def build(node: dict[str, Any], prefix: tuple[str, ...], chain: str) -> type:
-        attrs: list[tuple[str, Any]] = []
-        rename: dict[str, str] = {}
-        for i, (name, sub) in enumerate(node.items()):
-            attr = f"f{i}"
-            rename[attr] = name
-            path = (*prefix, name)
-            if isinstance(sub, dict):
-                attrs.append((attr, build(sub, path, f"{chain}.{attr}")))
-            else:
-                attrs.append((attr, sub))
-                getters[path] = f"{chain}.{attr}"
-        return msgspec.defstruct("Row", attrs, rename=rename, gc=False)
-
-    return build(tree, (), "r"), getters
-
-
 def _path(text: str) -> _Path | None:
     """A plain dotted field path (no list indexes, templates or constants), split; else ``None``."""
     if not _PLAIN.fullmatch(text):
@@ -226,37 +189,3 @@ def _key_spec(spec: str) -> _KeySpec | None:
         parts.append((spec[pos:], None))
     literal = "".join(text for text, path in parts if path is None)
     return None if "{" in literal or "}" in literal else parts
-
-
-def _fold_loop(
-    how: str, keys: list[_KeySpec], getters: dict[_Path, str], value: str | None
-) -> Callable[[list[Any], dict[str, Any]], None]:
-    """A loop specialised to one pipeline: no per-row calls but the dict's own.
-
-    Keys render as the general path renders them (a string as is, ``str()`` of a number; a
-    template's fields in place); several keys of one record count once each.
-    """
-    lines: list[str] = []
-    names: dict[_Path, str] = {}
-    for spec in keys:  # each field read once per row, rendered as text
-        for _, path in spec:
-            if path is not None and path not in names:
-                name = names[path] = f"x{len(names)}"
-                lines += [f"{name} = {getters[path]}", f"if type({name}) is not str:", f"    {name} = str({name})"]
-    exprs = [" + ".join(repr(text) if path is None else names[path] for text, path in spec) for spec in keys]
-    step = {
-        "count": ["writes[k] = get(k, 0) + 1"],
-        "add": [f"writes[k] = get(k, 0) + {value}"],
-        "lt": [f"v = {value}", "c = get(k)", "if c is None or v < c:", "    writes[k] = v"],
-        "gt": [f"v = {value}", "c = get(k)", "if c is None or v > c:", "    writes[k] = v"],
-    }[how]
-    if len(exprs) == 1:
-        lines += [f"k = {exprs[0]}", *step]
-    else:
-        lines += [f"for k in dict.fromkeys(({', '.join(exprs)},)):", *("    " + line for line in step)]
-    body = "".join(f"        {line}\n" for line in lines)
-    source = f"def fold(rows, writes):\n    get = writes.get\n    for r in rows:\n{body}"
-    scope: dict[str, Any] = {}
-    exec(compile(source, "<murmur field plan>", "exec"), scope)
-    fold: Callable[[list[Any], dict[str, Any]], None] = scope["fold"]
-    return fold

@@ -44,6 +44,7 @@ _BOOTSTRAP = (
     "handoff",
     "fold_records",
     "max_fold_keys",
+    "fold_helper",
 )
 _LIVE = (*_BOTH, "until_idle", "lanes", "flush_records")
 
@@ -64,7 +65,9 @@ class RunOptions:
     leaves the caller's default), ``segments``/``segment``, ``handoff`` (capture a handoff token),
     ``fold_records`` (at most this many records folded into one unit of work; ``None``: bounded
     by ``flush_interval`` and ``max_fold_keys`` alone), ``max_fold_keys`` (keys folded before a
-    merge).
+    merge), ``fold_helper`` (a second process folds every other block of a big file on the
+    block path: ``None`` when the file is big and two CPUs are usable, ``True`` from the first
+    block wherever it can run, ``False`` never).
 
     Live: ``until_idle`` (stop after that many seconds without a record; ``None`` runs until
     stopped), ``lanes``, ``flush_records`` (a lane holding that many records merges early: only
@@ -88,6 +91,7 @@ class RunOptions:
     handoff: bool = True
     fold_records: int | None = None
     max_fold_keys: int = 100_000
+    fold_helper: bool | None = None
     until_idle: float | None = None
     lanes: int = 4
     flush_interval: float = 1.0
@@ -108,6 +112,10 @@ class RunOptions:
         if self.fold_records is not None:
             at_least("fold_records", self.fold_records, 1)
         at_least("max_fold_keys", self.max_fold_keys, 1)
+        if self.fold_helper not in (None, True, False):
+            raise ConfigError(
+                f"fold_helper: expected true, false or none, got {self.fold_helper!r}", option="fold-helper"
+            )
         at_least("lanes", self.lanes, 1)
         at_least("flush_records", self.flush_records, 1)
         if self.segments is not None:

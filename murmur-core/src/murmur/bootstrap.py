@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from murmur import _foldahead
 from murmur._apply import Applier, ApplyConfig, Item
-from murmur._batch import snapshot_batches
+from murmur._batch import Batch, snapshot_batches
 from murmur._checkpoint import Checkpoints, SegmentCheckpoint, segment_name
+from murmur._decode import Folded
 from murmur._errors import Cancelled, ConfigError, MurmurError, SourceError
 from murmur._options import RunOptions, resolve
 from murmur._pipeline import Pipeline
@@ -73,6 +76,7 @@ def run(
     fold_records: int | None = None,
     flush_interval: float = FOLD_SECONDS,
     max_fold_keys: int = MAX_FOLD_KEYS,
+    fold_helper: bool | None = None,
     options: RunOptions | None = None,
 ) -> HandoffToken:
     """Validate, capture the handoff (after ``handoff_to.capture_position()``), scan, apply; return the token.
@@ -90,6 +94,10 @@ def run(
       ``max_fold_keys`` keys, or ``fold_records`` records if given (1 writes each source batch on
       its own). Records fold into deltas per key as they come; only a run with a deduper or in
       changelog mode keeps its records until the merge, at most ``MAX_HELD_RECORDS`` of them.
+    - ``fold_helper``: a second process folds every other block of a big file (``murmur._foldahead``):
+      ``None`` decides (a ``sum`` or ``count`` field-path pipeline, one segment, two usable CPUs, a
+      file of more than a few blocks), ``True`` uses one from the first block where it can run,
+      ``False`` never.
     - ``metrics`` and ``status`` observe the run as one (a :class:`~murmur.RunObserver` among them
       gets the progress too; ``status``, a :class:`RunStatus`, is just one more); ``stop``
       abandons the run (Cancelled).
@@ -117,6 +125,7 @@ def run(
             "fold_records": fold_records,
             "flush_interval": flush_interval,
             "max_fold_keys": max_fold_keys,
+            "fold_helper": fold_helper,
         },
     )  # validated once, by RunOptions
     dedup, max_attempts, retry_backoff, fail_on_error = o.dedup, o.max_attempts, o.retry_backoff, o.fail_on_error
@@ -129,6 +138,7 @@ def run(
     )
     dead_letters, dedup_fail_closed, lease, handoff = o.dead_letters, o.dedup_fail_closed, o.lease, o.handoff
     fold_records, flush_interval, max_fold_keys = o.fold_records, o.flush_interval, o.max_fold_keys
+    fold_helper = o.fold_helper
     if segments is None:
         segments = int((source.default_segments if isinstance(source, HasDefaultSegments) else None) or 1)
     if segment is not None and not 0 <= segment < segments:
@@ -156,12 +166,15 @@ def run(
     chosen = [segment] if segment is not None else list(range(len(plan)))
 
     todo: list[tuple[int, SegmentCheckpoint]] = []
+    left = 0  # records the segments still to do hold, as far as the source can tell
     for index in chosen:
         cp = cps.segment(index, len(plan))
         name = _label(index, len(plan))
-        recorder.segment_started(name, _estimate(source, plan[index], len(plan)), cp.done, finished=cp.finished)
+        estimate = _estimate(source, plan[index], len(plan))
+        recorder.segment_started(name, estimate, cp.done, finished=cp.finished)
         if not cp.finished:
             todo.append((index, cp))
+            left += max(0, (estimate or 0) - cp.done)
     if not todo:
         recorder.run_ended(already_finished=True)
         return token
@@ -185,7 +198,11 @@ def run(
             batch_tick=batch_tick,
         ),
     )
-    bounds = _Bounds(flush_interval, fold_records, max_fold_keys)
+    helper = fold_helper is not False and len(todo) == 1 and _foldahead.usable(asked=bool(fold_helper))
+    # (a big file starts its helper at once; one whose size the source cannot tell, after a few blocks)
+    at_once = fold_helper or left >= _foldahead.AUTO_RECORDS
+    helper_after = None if not helper else 0 if at_once else _foldahead.AUTO_AFTER
+    bounds = _Bounds(flush_interval, fold_records, max_fold_keys, helper_after, bool(fold_helper))
     halt = threading.Event()  # one segment failed: the others stop at their next batch
 
     def work(index: int, cp: SegmentCheckpoint) -> None:
@@ -270,11 +287,46 @@ def _run_segment(
         limit = None
     else:
         limit = 1 if applier.unit_limit is not None else MAX_HELD_RECORDS
+    # A second process for every other block (sum and count plans: see murmur._foldahead).
+    helper_after = bounds.helper_after if plan is not None and plan.kind in ("sum", "count") else None
+    helper: _foldahead.FoldHelper | None = None  # started with the first block (or a few blocks in)
+    seen = 0  # bytes of blocks read, for when to start the helper
+
+    # Blocks folded (or handed to the helper) but not yet accounted, in the order read: a block's
+    # records join the count and its end becomes the position only after every older block's.
+    queue: deque[tuple[Batch, Folded | None]] = deque()  # (None: the helper has it)
+
+    def account(batch: Batch, n: int, dead: int) -> None:
+        """A folded batch: its records are in ``writes`` (or dead letters), its end the position."""
+        nonlocal folded, applied, blocks, block_dead
+        applied += n - dead
+        block_dead += dead
+        blocks += 1
+        cp.position = batch.end
+        cp.done += n
+        folded += n
+
+    def settle(wait: bool) -> None:
+        """Account the queued blocks that are done, oldest first; with ``wait``, all of them."""
+        while queue:
+            batch, result = queue[0]
+            if result is None:
+                assert helper is not None and plan is not None
+                if not (wait or len(queue) > _foldahead.HELD or helper.replied()):
+                    return
+                batch, rows = helper.collect()
+                # (a block the helper's typed decode refused is folded here, dead letters and all)
+                result = plan.fold(batch, writes) if rows is None else (rows, [])
+            queue.popleft()
+            account(batch, *applier.settle_batch(batch, *result))
 
     def flush() -> bool:
         """Merge the fold; True if its checkpoint surely committed (the block path raises on failure,
         where the record path may drop it with a record that fails on its own)."""
         nonlocal pending, folded, applied, blocks, block_dead, since
+        settle(wait=True)
+        if helper is not None:
+            helper.drain(writes)
         merged = bool(blocks)
         if folded or blocks:
             cp.dead_letters += block_dead  # (murmur status shows them)
@@ -296,8 +348,9 @@ def _run_segment(
 
     try:
         while True:
+            busy = folded or queue
             try:  # wake up when the source is slow, so what was read does not wait for more
-                batch = batches.next_within(max(0.0, since + interval - time.monotonic()) if folded else None)
+                batch = batches.next_within(max(0.0, since + interval - time.monotonic()) if busy else None)
             except StopIteration:
                 break
             if stop.is_set():
@@ -306,22 +359,33 @@ def _run_segment(
                 return
             if batch is not None:
                 if plan is not None and (batch.block is not None or batch.payloads is not None):
-                    n, dead = applier.fold_batch(batch, writes)
-                    applied += n - dead
-                    block_dead += dead
-                    blocks += 1
+                    if helper_after is not None and batch.block is not None:
+                        seen += len(batch.block)
+                        if helper is None and seen > helper_after:
+                            helper = _foldahead.FoldHelper.start(plan.spec, wait=bounds.helper_asked)
+                            helper_after = None if helper is None else helper_after
+                        if helper is not None and helper.offer(batch):
+                            queue.append((batch, None))  # folded there while the next is folded here
+                            settle(wait=False)
+                            continue
+                    if queue:
+                        queue.append((batch, plan.fold(batch, writes)))
+                        settle(wait=False)
+                    else:
+                        account(batch, *applier.fold_batch(batch, writes))
                 elif folds:
-                    n, dead = applier.fold_items(applier.prepare_many(batch.records()), writes, acks)
-                    applied += n - dead
-                    block_dead += dead
-                    blocks += 1
+                    settle(wait=True)  # (a source that mixes blocks and records: keep the order)
+                    account(batch, *applier.fold_items(applier.prepare_many(batch.records()), writes, acks))
                 else:
+                    settle(wait=True)
                     records = batch.records()
                     pending.extend(applier.prepare_many(records))
                     n = len(records)
-                cp.position = batch.end
-                cp.done += n
-                folded += n
+                    cp.position = batch.end
+                    cp.done += n
+                    folded += n
+            elif queue:
+                settle(wait=True)  # the source is slow: what the helper holds need not wait for more
             if (
                 time.monotonic() - since >= interval
                 or (limit is not None and folded >= limit)
@@ -335,6 +399,8 @@ def _run_segment(
         raise
     finally:
         batches.close()
+        if helper is not None:
+            helper.close()
     if not finished:
         cps.finish(index, count, cp)
     observer.segment_finished(label)
@@ -345,6 +411,9 @@ class _Bounds:
     flush_interval: float
     fold_records: int | None
     max_keys: int
+    #: Bytes of blocks folded before a fold helper starts; ``None``: no helper.
+    helper_after: int | None = None
+    helper_asked: bool = False  # (fold_helper=True: wait for it to start)
 
 
 def _scan(source: SnapshotSource, descriptor: Any, after: Any, label: str) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import io
 import os
 import struct
 import sys
@@ -127,6 +128,9 @@ class JsonLinesSource:
         try:
             if offset:
                 _skip(fh, path, offset)
+            if cap is None and isinstance(fh, io.FileIO):  # a plain file: the copy-free reader
+                yield from _file_blocks(fh, path, size, offset, line)
+                return
             while True:
                 # A line longer than a block is read in growing chunks: linear, not quadratic.
                 chunk = read(max(size, len(rest)))
@@ -170,8 +174,10 @@ class LinesBatch(Batch):
 
     __slots__ = ("_starts", "first_line", "lines", "path", "start")
 
-    def __init__(self, path: str, block: bytes, start: int, first_line: int) -> None:
-        lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+    def __init__(self, path: str, block: bytes | memoryview, start: int, first_line: int, lines: int = -1) -> None:
+        if lines < 0:
+            data = bytes(block)
+            lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         super().__init__(lines, (path, start + len(block), first_line + lines - 1), block=block)
         self.path = path
         self.start = start
@@ -188,7 +194,7 @@ class LinesBatch(Batch):
         out: list[Record] = []
         append = out.append
         assert self.block is not None
-        raws = self.block.split(b"\n")
+        raws = bytes(self.block).split(b"\n")
         if raws and not raws[-1]:
             raws.pop()  # the block ends with a newline
         for number, raw in enumerate(raws, self.first_line):
@@ -206,8 +212,8 @@ class LinesBatch(Batch):
 
     def poison(self, index: int, reason: str) -> Record:
         """Line ``index`` of the block (0-based), which failed to decode for ``reason``."""
-        block = self.block
-        assert block is not None
+        assert self.block is not None
+        block = bytes(self.block)  # (a view of the file's buffer: bad lines are rare)
         if self._starts is None:  # bad lines are rare: find line starts once, on the first
             starts, pos = [0], block.find(b"\n")
             while pos >= 0:
@@ -224,6 +230,32 @@ class LinesBatch(Batch):
             None,
             (self.path, self.start + stop, number),
         )
+
+
+def _file_blocks(fh: io.FileIO, path: str, size: int, offset: int, line: int) -> Iterator[Batch]:
+    """Blocks of whole lines of a plain file, each read straight into its own buffer: the block is a
+    view of it, so a line's bytes are copied once (from the kernel), and only a block's last, partial
+    line is carried over. Lines are counted here, once: the position names the last line."""
+    rest = b""
+    while True:
+        buf = bytearray(len(rest) + max(size, len(rest)))  # a line longer than a block: read on, doubling
+        buf[: len(rest)] = rest
+        view = memoryview(buf)
+        got = fh.readinto(view[len(rest) :]) or 0
+        have = len(rest) + got
+        if not got:  # end of file: a last line without a newline is still a line
+            if have:
+                yield LinesBatch(path, view[:have], offset, line + 1, lines=buf.count(b"\n", 0, have) + 1)
+            return
+        cut = buf.rfind(b"\n", 0, have) + 1
+        if not cut:
+            rest = bytes(view[:have])
+            continue
+        lines = buf.count(b"\n", 0, cut)
+        yield LinesBatch(path, view[:cut], offset, line + 1, lines=lines)
+        rest = bytes(view[cut:have])
+        offset += cut
+        line += lines
 
 
 def _cut_lines(data: bytes, limit: int, lines: int) -> int:
@@ -259,7 +291,7 @@ def _open(path: str) -> IO[bytes]:
         return sys.stdin.buffer
     if path.endswith(".gz"):
         return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb", buffering=1 << 20)
+    return open(path, "rb", buffering=0)  # (blocks are read whole: a buffer would be one more copy)
 
 
 def _skip(fh: IO[bytes], path: str, offset: int) -> None:

@@ -37,8 +37,8 @@ Config file (--config murmur.toml); flags override it:
   [source]          adapter = "jsonl", then its options: path = "orders.jsonl"
   [store] [dedup] [handoff_to] [dead_letters]   adapter = "...", then options
   [run]             max_attempts, fail_on_error, dead_letters, segments,
-                    until_idle, handoff_out, retry_for, max_dead_letters,
-                    metrics_port, metrics_host, log_format
+                    fold_helper, until_idle, handoff_out, retry_for,
+                    max_dead_letters, metrics_port, metrics_host, log_format
 
 \b
 Exit codes: 0 done, 1 the run failed (also: no record applied, or more dead letters than
@@ -244,6 +244,15 @@ def run_cmd(
             "--segment", help="Run only part I (0-based) of --segments N, e.g. one per process.", rich_help_panel="Run"
         ),
     ] = None,
+    fold_helper: Annotated[
+        bool | None,
+        Opt(
+            "--fold-helper/--no-fold-helper",
+            help="Bootstrap: a second process folds every other block of a JSON-Lines input (sum and count"
+            " of fields). Default: when the input is big and two CPUs are usable.",
+            rich_help_panel="Run",
+        ),
+    ] = None,
     until_idle: Annotated[
         float | None,
         Opt(
@@ -378,6 +387,7 @@ def run_cmd(
         then=then,
         segment=segment,
         segments=segments,
+        fold_helper=fold_helper,
         no_handoff=no_handoff,
         until_idle=until_idle,
         dead_letters=dead_letters,

@@ -22,6 +22,7 @@ flags override the file::
     fail_on_error = false       # --fail-on-error
     dead_letters = "bad.jsonl"  # --dead-letters
     segments = 4                # --segments
+    fold_helper = false         # --fold-helper / --no-fold-helper (default: decided per input)
     until_idle = 30             # --until-idle (seconds)
     handoff_out = "handoff.json"  # --handoff-out
     metrics_port = 9108         # --metrics-port (/metrics, /healthz, /readyz; off by default)
@@ -54,6 +55,7 @@ from murmur.monoids import parse_monoid
 ADAPTER_SECTIONS = ("source", "store", "dedup", "handoff_to", "dead_letters")
 PIPELINE_KEYS = ("name", "key", "keys", "value", "monoid", "window", "event_time", "mode", "from")
 RUN_KEYS: tuple[str, ...] = ("max_attempts", "fail_on_error", "dead_letters", "segments", "until_idle", "handoff_out")
+RUN_KEYS += ("fold_helper",)
 RUN_KEYS += ("metrics_port", "metrics_host", "log_format")  # operating it (issue 16)
 SECTIONS = ("pipeline", *ADAPTER_SECTIONS, "run")
 #: What each known [run] value must be (as the flag it stands for parses it).
@@ -62,6 +64,7 @@ RUN_TYPES: dict[str, tuple[type, ...]] = {
     "fail_on_error": (bool,),
     "dead_letters": (str,),
     "segments": (int,),
+    "fold_helper": (bool,),
     "until_idle": (int, float),
     "handoff_out": (str,),
     "metrics_host": (str,),

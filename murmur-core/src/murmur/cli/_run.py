@@ -60,6 +60,7 @@ class RunArgs:
     then: str | None = None
     segment: int | None = None
     segments: int | None = None
+    fold_helper: bool | None = None
     no_handoff: bool = False
     until_idle: float | None = None
     dead_letters: Path | None = None
@@ -103,6 +104,7 @@ class _Plan:
         self.max_dead_letters = DeadLetterLimit.parse(limit)
         self.fail_on_error = a.fail_on_error or bool(_pick(None, run_table, "fail_on_error", bool, self.config))
         self.segments = _pick(a.segments, run_table, "segments", int, self.config)
+        self.fold_helper = _pick(a.fold_helper, run_table, "fold_helper", bool, self.config)
         self.until_idle = _pick(a.until_idle, run_table, "until_idle", float, self.config)
         dead = _pick(a.dead_letters, run_table, "dead_letters", str, self.config)
         self.dead_letters = Path(dead or DEFAULT_DEAD_LETTERS)
@@ -199,6 +201,7 @@ class _Plan:
                 ("--handoff-out", self.handoff_out),
                 ("--segments", self.segments),
                 ("--segment", a.segment),
+                ("--fold-helper/--no-fold-helper", a.fold_helper),
                 ("--resume", a.resume or None),
                 ("--restart", a.restart or None),
                 ("--force", a.force or None),
@@ -447,6 +450,7 @@ def execute(registry: Registry, args: RunArgs, *, console: Console | None = None
                         checkpoints=plan.policy,  # type: ignore[arg-type]
                         segments=plan.segments,
                         segment=args.segment,
+                        fold_helper=plan.fold_helper,
                         handoff_to=target,
                         dead_letters=sink,
                         status=status,
@@ -578,6 +582,7 @@ def _then(
         fail_on_error=plan.fail_on_error,
         checkpoints=plan.policy,  # type: ignore[arg-type]
         segments=plan.segments,
+        fold_helper=plan.fold_helper,
         dead_letters=sink,
         until_idle=plan.until_idle,
         **extra,
