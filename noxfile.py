@@ -20,7 +20,8 @@ CORE = "murmur-core"
 CORE_METRICS = f"{CORE}[metrics]"  # with prometheus-client, for --metrics-port and its tests
 ADAPTERS = ("mongo", "kafka", "dynamodb")
 PYTHONS = ["3.11", "3.12", "3.13"]
-TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"]
+# orjson: tests write JSON with it (the libraries decode with msgspec and need neither).
+TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3", "orjson>=3.9,<4"]
 SERVERS = "tests/servers"  # the pytest plugin that starts real MongoDB/Kafka/DynamoDB test servers
 EXAMPLE_PLUGINS = ("tests/example_plugin", "tests/broken_plugin")
 
