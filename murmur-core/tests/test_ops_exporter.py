@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Any
 
+import pytest
 from ops_helpers import get, scrape, value, wait_for
 
 from murmur import Pipeline, RunStatus, Sum, TransientError, bootstrap, live
@@ -152,3 +154,20 @@ def test_readyz_fails_while_the_store_is_down_and_recovers_after() -> None:
 def test_unknown_paths_are_404() -> None:
     with Exporter(port=0, host="127.0.0.1") as exporter:
         assert get(f"{exporter.url}/nope")[0] == 404
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_an_ipv6_host_listens_on_ipv6() -> None:
+    with Exporter(port=0, host="::1") as exporter:
+        assert exporter.url.startswith("http://[::1]:")
+        assert get(f"{exporter.url}/nope")[0] == 404
+        assert get(f"{exporter.url}/healthz")[0] in (200, 503)  # (answered: nothing runs yet)

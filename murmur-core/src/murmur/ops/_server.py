@@ -6,6 +6,7 @@ WSGI app renders ``/metrics``. Probes answer ``200 ok`` or ``503`` with the reas
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
@@ -24,6 +25,14 @@ class _Server(ThreadingMixIn, WSGIServer):
     allow_reuse_address = True
 
 
+def _server_class(host: str, port: int) -> type[_Server]:
+    """The server class for ``host``'s address family (the standard library's listens on IPv4 only)."""
+    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    if family == socket.AF_INET:
+        return _Server
+    return type("_Server6", (_Server,), {"address_family": family})
+
+
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # scrapes are not worth a line on stderr
         pass
@@ -35,7 +44,7 @@ class MetricsServer:
     def __init__(self, registry: CollectorRegistry, health: Health, *, host: str = "0.0.0.0", port: int = 0) -> None:
         self.health = health
         self._metrics = make_wsgi_app(registry)
-        self._server = make_server(host, port, self._app, server_class=_Server, handler_class=_Quiet)
+        self._server = make_server(host, port, self._app, server_class=_server_class(host, port), handler_class=_Quiet)
         self.host = host
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="murmur-metrics", daemon=True)
@@ -46,8 +55,8 @@ class MetricsServer:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{host}:{self.port}"
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
