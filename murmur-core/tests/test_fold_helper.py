@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from murmur import Count, DeadLetter, Pipeline, RunStatus, StateKey, Sum, _foldahead, bootstrap
+from murmur._decode import FieldPlan
 from murmur._errors import MurmurError
-from murmur.adapters.jsonl import JsonLinesSource
+from murmur.adapters.jsonl import JsonLinesSource, LinesBatch
 from murmur.adapters.sqlite import SqliteStore
 
 pytestmark = pytest.mark.skipif(not _foldahead.usable(asked=True), reason="needs os.memfd_create (Linux)")
@@ -177,3 +178,27 @@ def test_a_helper_that_cannot_start_is_not_used(tmp_path: Path, monkeypatch: pyt
     )
     assert totals(store, "n", sorted(expected), Sum()) == expected
     store.close()
+
+
+def test_the_helper_outlives_ctrl_c_and_sigterm_until_its_parent_closes_it() -> None:
+    """Ctrl-C reaches the whole process group (a service manager's stop, the whole cgroup): the
+    run stops gracefully and may still merge, so its helper must not die of the signal first."""
+    plan = FieldPlan.of(Pipeline("s", Sum(), key="k", value="v"), "append")
+    assert plan is not None
+    helper = _foldahead.FoldHelper.start(plan.spec, wait=True)
+    assert helper is not None
+    try:
+        first = LinesBatch("x.jsonl", b'{"k":"a","v":1}\n{"k":"b","v":2}\n', 0, 1)
+        assert helper.offer(first)
+        assert helper.collect() == (first, 2)  # (it is running its loop: the signals come after set-up)
+        os.kill(helper._proc.pid, signal.SIGINT)
+        os.kill(helper._proc.pid, signal.SIGTERM)
+        second = LinesBatch("x.jsonl", b'{"k":"a","v":' + str(BIG).encode() + b"}\n", 32, 3)
+        assert helper.offer(second)
+        assert helper.collect() == (second, 1)
+        writes: dict[str, Any] = {"a": 10}
+        helper.drain(writes)
+        assert writes == {"a": 11 + BIG, "b": 2}
+    finally:
+        helper.close()
+    assert helper._proc.returncode == 0  # it ended when its input closed

@@ -90,7 +90,12 @@ class FoldHelper:
             os.ftruncate(fd, SLOTS * SLOT)
             self._shared = mmap.mmap(fd, SLOTS * SLOT)
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(fd,)
+                [sys.executable, "-c", _CHILD],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                # (its failures reach the user as the parent's one line; MURMUR_DEBUG=1 shows its own)
+                stderr=None if os.environ.get("MURMUR_DEBUG") else subprocess.DEVNULL,
+                pass_fds=(fd,),
             )
         finally:
             os.close(fd)  # the mapping and the child's copy keep the memory

@@ -11,7 +11,7 @@ of milliseconds. The protocol, on its standard input and output (both binary, li
   case nothing of it was folded and the parent folds it itself (dead letters are the parent's).
 - in: ``b"D"``: out ``<Q`` length and a pickle of the deltas folded since the last ``D``, then
   forget them. Pickle keeps integers exact at any size.
-- end of input: exit.
+- end of input: exit. SIGINT and SIGTERM are ignored: the parent decides when its helper ends.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
+import signal
 import struct
 import sys
 
@@ -48,6 +49,10 @@ def _write(fd: int, data: bytes) -> None:
 
 
 def main() -> None:
+    # Ctrl-C reaches the whole process group, and a service manager's stop the whole group too: the
+    # parent stops gracefully and then closes our input, which is when this process ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     inp, out = sys.stdin.fileno(), sys.stdout.fileno()
     try:
         (n,) = _LEN.unpack(_read(inp, _LEN.size))
