@@ -3,11 +3,13 @@
 Decoding and folding a block is pure CPU under the GIL (msgspec holds it), so threads cannot
 share it; DuckDB and polars read one file with every core. A :class:`FoldHelper` is one child
 process (``_foldchild``) that builds the same typed decoder and fold loop from the plan's
-``spec``. The segment hands it a block (copied into shared memory, ~0.1 ms for 2 MiB), folds the
-next block itself meanwhile, and then collects the helper's count *before* it moves its
-checkpoint past either block, so the applied prefix stays contiguous. The helper keeps its
-deltas until the merge, where the segment drains them into the unit: a unit holds exactly the
-blocks its checkpoint covers, as without a helper.
+``spec``. The segment hands it blocks (up to two at a time, copied into shared memory, ~0.1 ms
+for 2 MiB) and folds the others itself meanwhile; it accounts every block (its records in the
+count, its end as the checkpoint's position) in the order read, so a block the helper still has
+holds back the position of the blocks after it: the applied prefix stays contiguous. The helper
+keeps its deltas until the merge, where the segment first waits for every block it handed over,
+then drains the deltas into the unit: a unit holds exactly the blocks its checkpoint covers, as
+without a helper.
 
 What keeps it exact:
 - only ``sum`` and ``count`` plans (number deltas; merging them is ``+``, in any order);
@@ -17,7 +19,8 @@ What keeps it exact:
   helper's unmerged deltas are lost with it, so nothing after that checkpoint may be merged);
   ``--resume`` continues. A helper that fails to *start* is just not used.
 
-Only on Linux (``os.memfd_create``), with at least two usable CPUs, for one segment at a time.
+Only on Linux (``os.memfd_create``), for a run of one segment, and unless asked for
+(``fold_helper=True``) with at least two usable CPUs.
 """
 
 from __future__ import annotations
