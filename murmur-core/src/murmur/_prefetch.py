@@ -1,4 +1,4 @@
-"""Read ahead of the consumer on a thread, so scanning overlaps applying."""
+"""Read ahead of the consumer on a thread, so scanning overlaps applying (or not: ``Inline``)."""
 
 from __future__ import annotations
 
@@ -68,3 +68,24 @@ class _Failure:
 
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+class Inline(Iterator[T]):
+    """``Prefetch``'s interface without the thread: ``source`` is read when the consumer asks.
+
+    For a local file while a fold helper folds half its blocks: the main thread then has time to
+    read, and a reading thread would only compete with it for the GIL (measured in
+    ``benchmarks/README.md``).
+    """
+
+    def __init__(self, source: Iterable[T]) -> None:
+        self._source = iter(source)
+
+    def __next__(self) -> T:
+        return next(self._source)
+
+    def next_within(self, timeout: float | None) -> T | None:
+        return next(self._source)  # a local read does not keep the consumer waiting long
+
+    def close(self) -> None:
+        pass

@@ -23,7 +23,7 @@ from murmur._decode import Folded
 from murmur._errors import Cancelled, ConfigError, MurmurError, SourceError
 from murmur._options import RunOptions, resolve
 from murmur._pipeline import Pipeline
-from murmur._prefetch import Prefetch
+from murmur._prefetch import Inline, Prefetch
 from murmur._protocols import (
     DeadLetterSink,
     Deduper,
@@ -97,7 +97,8 @@ def run(
     - ``fold_helper``: a second process folds every other block of a big file (``murmur._foldahead``):
       ``None`` decides (a ``sum`` or ``count`` field-path pipeline, one segment, two usable CPUs, a
       file of more than a few blocks), ``True`` uses one from the first block where it can run,
-      ``False`` never.
+      ``False`` never. A source whose ``local_reads`` attribute is ``True`` (plain local files) is
+      then read on the segment's own thread instead of a reading thread.
     - ``metrics`` and ``status`` observe the run as one (a :class:`~murmur.RunObserver` among them
       gets the progress too; ``status``, a :class:`RunStatus`, is just one more); ``stop``
       abandons the run (Cancelled).
@@ -266,7 +267,10 @@ def _run_segment(
     ``flush_interval`` or when a bound is reached."""
     name = segment_name(index, count)
     label = _label(index, count)
-    batches = Prefetch(_scan(source, descriptor, cp.position, label), name=f"murmur-scan-{index}")
+    scan = _scan(source, descriptor, cp.position, label)
+    # A local file whose blocks a helper shares needs no reading thread (see Inline).
+    local = bounds.helper_after == 0 and getattr(source, "local_reads", False) is True
+    batches: Prefetch[Any] | Inline[Any] = Inline(scan) if local else Prefetch(scan, name=f"murmur-scan-{index}")
     plan = applier.plan
     acks: list[Record] = []  # folded records whose source wants an ack once they are merged
     writes: dict[Any, Any] = {}  # folded deltas per key (rendered, or a StateKey on the general path)

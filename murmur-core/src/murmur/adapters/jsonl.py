@@ -63,6 +63,9 @@ class JsonLinesSource:
         self.files = [STDIN] if self.path == "-" else _expand(self.path)
         #: What this source reads, for "… is empty or does not exist" warnings.
         self.what = "standard input" if self.path == "-" else f"file {self.path}"
+        #: Plain local files only (no pipe, no gzip): reading is quick, so a bootstrap whose fold
+        #: helper shares the work reads on its main thread rather than on a reading thread.
+        self.local_reads = all(f != STDIN and not f.endswith(".gz") for f in self.files)
 
     # ------------------------------------------------------------------ SnapshotSource
 
