@@ -194,3 +194,27 @@ def test_sigterm_ends_a_live_run_cleanly_with_everything_applied_written(tmp_pat
     got = json.loads(murmur("get", "--name", "ticks", "--json", "k0", "k1", cwd=tmp_path).stdout)
     assert got["k0"] + got["k1"] == summary["applied"]  # nothing applied was lost, nothing counted twice
     assert (meta(tmp_path / "murmur.db", "ticks", "live/counter-live") or {})["position"] == summary["applied"]
+
+
+def test_off_a_terminal_a_run_prints_plain_lines_without_importing_rich(tmp_path: Path) -> None:
+    (tmp_path / "o.jsonl").write_text('{"c":"a","v":1}\n{"c":"a","v":2}\n', encoding="utf-8")
+    script = (
+        "import sys\n"
+        "from murmur.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    print('rich' in sys.modules, file=sys.stdout)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    args = ["run", "--source", "jsonl", "-S", "path=o.jsonl", "--key", "c", "--value", "v", "--monoid", "sum"]
+    args += ["--name", "p", "--dead-letters", "bad:fire:.jsonl"]
+    got = subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == "False\n"
+    assert got.stderr.splitlines()[1] == "  records       2 (2 applied, 0 dead letters, 0 dedup skips, 0 retries)"
+    # Printed as given: no escape codes, and no emoji for :fire: (Rich would draw one).
+    assert "  dead letters  0 (none; they would go to bad:fire:.jsonl)" in got.stderr.splitlines()
+    assert "\x1b" not in got.stderr

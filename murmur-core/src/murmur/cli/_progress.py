@@ -15,14 +15,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.spinner import Spinner
-from rich.table import Table
-from rich.text import Text
-
 from murmur._status import RunStatus
+from murmur.cli._console import LineConsole
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.live import Live
+    from rich.text import Text
 
 _WINDOW = 10.0  # seconds of samples behind a rate
 
@@ -58,6 +58,9 @@ def duration(seconds: float) -> str:
 
 
 def _spinner(now: float) -> Text:
+    from rich.spinner import Spinner
+    from rich.text import Text
+
     frame = Spinner("dots").render(now)
     return frame if isinstance(frame, Text) else Text(str(frame))
 
@@ -79,7 +82,7 @@ class ProgressDisplay:
 
     def __init__(
         self,
-        console: Console,
+        console: LineConsole,
         status: RunStatus,
         *,
         style: str = "bars",
@@ -122,6 +125,12 @@ class ProgressDisplay:
     # ------------------------------------------------------------------ terminal
 
     def render(self) -> RenderableType:
+        # (Rich is imported only to draw: off a terminal the run prints plain lines without it)
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
         if self.status.mode == "live":
             return self._render_live()
         now = self.clock()
@@ -159,6 +168,8 @@ class ProgressDisplay:
         return Group(Text(f"{self.status.pipeline} · bootstrap", style="bold"), grid, footer)
 
     def _render_live(self) -> RenderableType:
+        from rich.text import Text
+
         now = self.clock()
         s = self.status
         rate = self._rate("live", s.records)
@@ -224,6 +235,10 @@ class ProgressDisplay:
 
     def __enter__(self) -> ProgressDisplay:
         if self.style == "bars":
+            from rich.console import Console
+            from rich.live import Live
+
+            assert isinstance(self.console, Console), "bars are drawn on a rich Console"
             self._live = Live(console=self.console, auto_refresh=False, transient=False, redirect_stdout=False)
             self._live.start()
         if self.style != "off":

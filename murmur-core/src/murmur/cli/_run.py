@@ -13,7 +13,6 @@ from types import FrameType, TracebackType
 from typing import Any
 
 import typer
-from rich.console import Console
 
 from murmur import RunOptions, bootstrap, live, snapshot_then_stream
 from murmur._checkpoint import Checkpoints
@@ -24,6 +23,7 @@ from murmur._records import HandoffToken
 from murmur._retrying import RetryingDeduper, RetryingStore, RetryPolicy, StoreUnavailable
 from murmur._status import RunStatus
 from murmur.cli._config import ConfigFile, PipelineArgs, build_pipeline, load_config, merged_options, parse_pairs
+from murmur.cli._console import LineConsole, stderr_console
 from murmur.cli._jsonlog import JsonLog
 from murmur.cli._limits import DeadLetterLimit, parse_retry_for
 from murmur.cli._live_start import default_start
@@ -335,10 +335,10 @@ def _close(*things: Any) -> None:
                 typer.echo(mask(f"murmur: warning: closing {type(thing).__name__} failed: {exc}"), err=True)
 
 
-def execute(registry: Registry, args: RunArgs, *, console: Console | None = None) -> int:
+def execute(registry: Registry, args: RunArgs, *, console: LineConsole | None = None) -> int:
     """Validate, build, run, summarize; returns the exit code (errors are raised)."""
     plan = _Plan(registry, args)
-    err = console or Console(stderr=True)
+    err = console or stderr_console()
     context = registry.context(plan.pipeline.name)
     store = dedup = source = target = None
     sink = create(plan.sink.spec, plan.sink.options, context)
@@ -649,7 +649,7 @@ def _summarize(
     phases: list[RunStatus],
     sink: Any,
     args: RunArgs,
-    err: Console,
+    err: LineConsole,
     outcome: _Outcome,
     watch: _DeadLetterWatch,
 ) -> int:
