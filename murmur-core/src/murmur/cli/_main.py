@@ -7,6 +7,7 @@ declarations and prints, in a few tens of milliseconds. Any other command line (
 
 from __future__ import annotations
 
+import gc
 import sys
 
 __all__ = ["main"]
@@ -20,7 +21,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_plugins_list(json_out="--json" in args))
     from murmur.cli._app import main as app_main
 
-    app_main(args)
+    try:
+        app_main(args)
+    finally:
+        # The process ends now, and everything was closed explicitly: spare the interpreter's
+        # last collections a walk over every object of typer, the runtimes and the plugins
+        # (~4% of a one-second run). atexit handlers still run.
+        gc.freeze()
 
 
 def _plugins_list(*, json_out: bool) -> int:

@@ -11,7 +11,6 @@ while records flow).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 from typing import Any
@@ -28,6 +27,8 @@ def definition_hash(description: dict[str, Any]) -> str:
     """A short stable hash of what a pipeline computes (monoid, keys, value, window...): not its name or timestamps."""
     shown = {k: v for k, v in description.items() if k not in ("updated", "name")}
     text = json.dumps(shown, sort_keys=True, separators=(",", ":"), default=str)
+    import hashlib  # (here: `murmur status` loads this module with the CLI, and rarely hashes)
+
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
