@@ -25,9 +25,10 @@ Exactness rests on three rules:
   ``max_keys`` keys) ahead, then waits, calling ``keepalive`` about once a second so the
   source keeps its session (a Kafka consumer must poll).
 
-A batch without documents (tombstones, a newer resume token) is durable at once, as with
-queued lanes; a batch whose documents were all dead letters waits for the next merge (its
-fold may have touched the unit: a ``min`` key of a multi-key line before the line failed).
+A batch without documents (tombstones, a newer resume token) is not counted in the unit: it
+is reported as soon as every batch before it is durable, as with queued lanes. A batch whose
+documents were all dead letters is counted, and waits for the next merge (its fold may have
+touched the unit: a ``min`` of one key of a multi-key line before the line failed).
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ class FoldLane(threading.Thread):
 
     @property
     def idle(self) -> bool:
-        return not self._merging and not self._seqs  # (unlocked reads: at worst idle one poll late)
+        with self._cond:  # (the swap sets both fields: read them together)
+            return not self._merging and not self._seqs
 
     # ------------------------------------------------------------------ the pump's side
 

@@ -16,6 +16,14 @@ the writing (SQLite). With several lanes it is written as soon as it is durable:
 item in every lane's transaction would make the lanes conflict with each other (DynamoDB cancels
 concurrent transactions on one item), and one lane's unit cannot vouch for the others' batches,
 so exactness after a crash rests on the deduper's claims, which do ride in each unit.
+
+With one lane (a single-writer store: SQLite's ``max_concurrency`` is 1) and a pipeline that
+folds (no deduper, not changelog mode), there is nothing to route and no queue: the pump folds
+each batch straight into the lane's pending unit under a lock, and the lane takes the whole
+unit when it is time to merge (``murmur._fold_lane``). That saves a queue put/get and a
+second pass over every key per batch on the lane thread, which competed with the pump for the
+GIL; the rules above (durable after the unit, contiguous commits, the checkpoint in the unit,
+merges by time, back-pressure) hold the same.
 """
 
 from __future__ import annotations
