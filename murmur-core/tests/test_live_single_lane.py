@@ -177,6 +177,20 @@ def test_a_merge_happens_at_most_once_per_interval_and_stop_merges_the_rest() ->
     assert store.unit_checkpoints == [{"0": 40}, {"0": 100}] and store.outside == 0
 
 
+def test_a_unit_holding_too_many_keys_merges_before_its_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "MAX_FOLD_KEYS", 50)
+    batches = [[doc("k0", 1)]] + [[doc(f"k{i}", i) for i in range(j, j + 10)] for j in range(1, 61, 10)]
+    source, store = Log(batches), OneWriter()
+    source.visible = lambda: 1 if store.merges == 0 else len(batches)  # 60 new keys once a merge was made
+    thread, stop, result = run_in_thread(pipeline=SUM, source=source, store=store, flush_interval=HOUR)
+    # Within the hour after the first merge, only the bound on keys can make a second one.
+    wait_for(lambda: store.merges >= 2, "no early merge at the bound on keys")
+    stop.set()
+    thread.join(120)
+    assert "error" not in result and store.totals("sum") == {f"k{i}": i for i in range(1, 61)} | {"k0": 1}
+    assert source.commits[-1] == len(batches) and source.commits == sorted(source.commits)
+
+
 def test_a_slow_store_holds_back_the_pump_which_keeps_the_source_alive_meanwhile() -> None:
     batches, totals = numbered(1000, 5)  # 200 polls
     source = Log(batches)
