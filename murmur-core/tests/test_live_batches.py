@@ -197,9 +197,23 @@ def test_checkpoints_ride_inside_the_unit_and_a_crash_resumes_exactly_without_a_
                 self.survive -= 1
             super().merge(unit)
 
+    class Paced(PayloadLog):
+        """Hands over its next batch only once the one before is merged: one unit per batch,
+        however the threads are scheduled (one lane merges all that is pending at once)."""
+
+        handed = 0
+
+        def poll_batch(self, max_records: int, timeout: float) -> Batch | None:
+            if max_records == 0 or self.handed > len(store.meta_in_units):
+                time.sleep(min(timeout, 0.01))
+                return None
+            got = super().poll_batch(max_records, timeout)
+            self.handed += got is not None
+            return got
+
     store = Crashing()
-    with pytest.raises(Crash):
-        live.run(SUM, PayloadLog(parts, per_poll=13, checkpoints=True), store, until_idle=0.3, flush_interval=0.0)
+    with pytest.raises(Crash):  # (until_idle: only if the crash never came)
+        live.run(SUM, Paced(parts, per_poll=13, checkpoints=True), store, until_idle=120, flush_interval=0.0)
     assert store.meta_in_units and all(store.meta_in_units)
     partial = dict(store.totals("sum"))
     assert partial and partial != totals

@@ -16,6 +16,14 @@ the writing (SQLite). With several lanes it is written as soon as it is durable:
 item in every lane's transaction would make the lanes conflict with each other (DynamoDB cancels
 concurrent transactions on one item), and one lane's unit cannot vouch for the others' batches,
 so exactness after a crash rests on the deduper's claims, which do ride in each unit.
+
+With one lane (a single-writer store: SQLite's ``max_concurrency`` is 1) and a pipeline that
+folds (no deduper, not changelog mode), there is nothing to route and no queue: the pump folds
+each batch straight into the lane's pending unit under a lock, and the lane takes the whole
+unit when it is time to merge (``murmur._fold_lane``). That saves a queue put/get and a
+second pass over every key per batch on the lane thread, which competed with the pump for the
+GIL; the rules above (durable after the unit, contiguous commits, the checkpoint in the unit,
+merges by time, back-pressure) hold the same.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from murmur._apply import Applier, ApplyConfig, Item
 from murmur._batch import Batch, LiveBatches, live_batches
 from murmur._checkpoint import Checkpoints, live_name
 from murmur._errors import Cancelled, is_transient
+from murmur._fold_lane import FoldLane
 from murmur._options import RunOptions, resolve
 from murmur._pipeline import Pipeline
 from murmur._protocols import DeadLetterSink, Deduper, HasDeadLetter, HasStats, LiveSource, Recorder, Store
@@ -148,14 +157,23 @@ def run(
     fatal = threading.Event()
     count = max(1, min(lanes, getattr(store, "max_concurrency", lanes)))
     durable = _Durable(src, store, pipeline.name, position_name, saved, ride=count == 1)
-    workers = [
-        _Lane(i, applier, flush_interval, flush_records, recorder, pipeline.name, durable, fatal) for i in range(count)
-    ]
+    # One lane that folds: the pump folds each batch into its pending unit (murmur._fold_lane),
+    # with the same bound on batches held while it merges as a queued lane's queue.
+    single: FoldLane | None = None
+    queued: list[_Lane] = []
+    if count == 1 and applier.folds_records:
+        depth = _depth(flush_records)
+        single = FoldLane(_fold, applier, flush_interval, depth, MAX_FOLD_KEYS, recorder, pipeline.name, durable, fatal)
+    else:
+        queued = [
+            _Lane(i, applier, flush_interval, flush_records, recorder, pipeline.name, durable, fatal)
+            for i in range(count)
+        ]
+    workers: list[_Lane | FoldLane] = [single] if single is not None else list(queued)
     for w in workers:
         w.start()
     per_record = isinstance(src, LiveBatches)
     stats = source.stats if isinstance(source, HasStats) else None
-    plan = applier.plan
     clock = time.monotonic
     last_record = clock()
     last_stats = 0.0
@@ -191,11 +209,15 @@ def run(
                 if batch.size:
                     last_record = now
                 seq += 1
-                parts, acks = _route(applier, plan, batch, count)
-                durable.polled(seq, len(parts), batch.end, batch.checkpoint, acks)
-                for index, work in parts.items():  # one hand-over per lane and batch, not per record
-                    if not workers[index].put((seq, work), stop, keepalive):
+                if single is not None:
+                    if not single.fold(seq, batch, stop, keepalive):
                         break
+                else:
+                    parts, acks = _route(applier, batch, count)
+                    durable.polled(seq, len(parts), batch.end, batch.checkpoint, acks)
+                    for index, work in parts.items():  # one hand-over per lane and batch, not per record
+                        if not queued[index].put((seq, work), stop, keepalive):
+                            break
             else:
                 # Caught up: what is folded need not wait out the interval (merges stay at most
                 # one per interval per lane), so a quiet stream is durable soon after it settles.
@@ -229,30 +251,37 @@ def run(
     return status
 
 
+def _depth(flush_records: int) -> int:
+    """How many batches a lane may hold while it merges: beyond, the pump waits (back-pressure)."""
+    return max(4, 2 * flush_records // POLL_BATCH)
+
+
+def _fold(applier: Applier, batch: Batch, writes: dict[Any, Any], acks: list[Record]) -> tuple[int, int]:
+    """Fold one batch into ``writes``: decoded in one call by the field plan where it has a
+    ``block`` or ``payloads``, else record by record. Returns (records, dead letters)."""
+    if applier.plan is not None and (batch.block is not None or batch.payloads is not None):
+        return applier.fold_batch(batch, writes)  # dead letters are written here
+    return applier.fold_items(applier.prepare_many(batch.records()), writes, acks)
+
+
 #: What a lane receives for one batch: folded deltas per key (rendered, or a ``StateKey``) with
 #: how many records they hold, or the records themselves (a deduper's claims, changelog mode).
 _Work = list[Item] | tuple[dict[Any, Any], int]
 
 
-def _route(applier: Applier, plan: Any, batch: Batch, lanes: int) -> tuple[dict[int, _Work], list[Record]]:
+def _route(applier: Applier, batch: Batch, lanes: int) -> tuple[dict[int, _Work], list[Record]]:
     """Split one batch's work between lanes by key (document) hash: each key keeps one lane.
     Also returns the batch's records that want an ack once the batch is durable."""
     out: dict[int, Any] = {}
     acks: list[Record] = []
-    if plan is not None and (batch.block is not None or batch.payloads is not None):
-        writes: dict[Any, Any] = {}
-        records, dead = applier.fold_batch(batch, writes)  # dead letters are written here
-    elif applier.folds_records:
-        writes = {}
-        records, dead = applier.fold_items(applier.prepare_many(batch.records()), writes, acks)
-    else:
+    if not applier.folds_records:
         for item in applier.prepare_many(batch.records()):
             route = item.route
             out.setdefault(hash(route) % lanes if route is not None else 0, []).append(item)
         return out, acks
+    writes: dict[Any, Any] = {}
+    records, dead = _fold(applier, batch, writes, acks)
     applied = records - dead
-    if lanes == 1:
-        return ({0: (writes, applied)} if writes or applied else {}), acks
     shares: dict[int, dict[Any, Any]] = {}
     for key, delta in writes.items():  # (a rendered key and its StateKey share a lane)
         shares.setdefault(hash(key.entity if type(key) is StateKey else key) % lanes, {})[key] = delta
@@ -369,7 +398,7 @@ class _Lane(threading.Thread):
         self.durable = durable
         self.fatal = fatal
         # One entry per batch: bounded so a slow lane holds back the pump (back-pressure).
-        self.queue: queue.Queue[object] = queue.Queue(maxsize=max(4, 2 * limit // POLL_BATCH))
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=_depth(limit))
         self.buffer: list[Item] = []
         self.writes: dict[str, Any] = {}
         self.applied = 0
