@@ -56,11 +56,11 @@ def totals(store: SqliteStore, name: str, keys: list[str], monoid: Any) -> dict[
 
 def watch_helper(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Counts of the blocks the helper folded and refused, and the helper itself once started."""
-    seen: dict[str, Any] = {"folded": 0, "refused": 0, "helper": None}
+    seen: dict[str, Any] = {"folded": 0, "refused": 0, "helper": None, "wait": False}
     start, collect = _foldahead.FoldHelper.start, _foldahead.FoldHelper.collect
 
     def starting(spec: Any, *, wait: bool = False) -> Any:
-        seen["helper"] = start(spec, wait=wait)
+        seen["helper"] = start(spec, wait=wait or seen["wait"])
         return seen["helper"]
 
     def counting(self: _foldahead.FoldHelper) -> Any:
@@ -202,3 +202,87 @@ def test_the_helper_outlives_ctrl_c_and_sigterm_until_its_parent_closes_it() -> 
     finally:
         helper.close()
     assert helper._proc.returncode == 0  # it ended when its input closed
+
+
+class FakeClocks:
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def work(self, wall: float, cpu: float) -> None:
+        self.wall += wall
+        self.cpu += cpu
+
+
+def test_a_helper_helps_while_the_segment_goes_faster_with_it_than_it_would_alone() -> None:
+    plan = FieldPlan.of(Pipeline("s", Sum(), key="k", value="v"), "append")
+    assert plan is not None
+    clocks = FakeClocks()
+    helper = _foldahead.FoldHelper.start(plan.spec, wait=True, clock=lambda: clocks.wall, cpu_clock=lambda: clocks.cpu)
+    assert helper is not None
+    block = b'{"k":"a","v":1}\n' * 10
+
+    def local_fold(wall: float, cpu: float) -> Any:
+        def fold(batch: Any, writes: dict[str, Any]) -> Any:
+            clocks.work(wall, cpu)
+            return 10, []
+
+        return fold
+
+    try:
+        # A core to spare: two blocks here (10 s each, uncontended) while the helper did two more.
+        for _ in range(2):
+            assert helper.offer(LinesBatch("x", block, 0, 1))
+            helper.fold_here(local_fold(10, 10), LinesBatch("x", block, 0, 1), {})
+        assert helper.collect()[1] == 10 and helper.collect()[1] == 10
+        assert _foldahead.CHECK_EVERY == 2
+        assert helper.helps()  # 20 s with it, against 20 s + 2 x 10 s alone
+        # No core to spare: the segment waits for its core (wall twice its CPU), the helper did one.
+        assert helper.offer(LinesBatch("x", block, 0, 1))
+        for _ in range(2):
+            helper.fold_here(local_fold(20, 10), LinesBatch("x", block, 0, 1), {})
+        assert helper.collect()[1] == 10
+        assert not helper.helps()  # 40 s with it, against 20 s + 10 s alone
+        writes: dict[str, Any] = {}
+        helper.drain(writes)
+        assert writes == {"a": 30}  # the three blocks it folded
+    finally:
+        helper.close()
+
+
+def test_a_helper_that_does_not_help_leaves_and_the_totals_stay_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "in.jsonl"
+    bad = {700: "{nope", 9_000: '{"k":"k3","v":false}'}
+    expected = write_lines(path, 20_000, bad)
+    seen = watch_helper(monkeypatch)
+    looks = 0
+
+    def helps_once(self: _foldahead.FoldHelper) -> bool:
+        nonlocal looks
+        looks += 1
+        return looks < 2  # it helped at the first look, not at the second: it leaves mid-run
+
+    monkeypatch.setattr(_foldahead.FoldHelper, "helps", helps_once)
+    # Left to decide (fold_helper=None), as a helper that was asked for stays: start one at once,
+    # ready before the first block, and keep both its blocks in flight until the segment must
+    # wait for them (so the segment folds blocks itself meanwhile, and looks whether it helps).
+    monkeypatch.setattr(_foldahead, "usable", lambda asked=False: True)
+    monkeypatch.setattr(_foldahead, "AUTO_AFTER", 0)
+    seen["wait"] = True
+    monkeypatch.setattr(_foldahead.FoldHelper, "replied", lambda self: False)
+    sink, status = ListSink(), RunStatus("l", "bootstrap")
+    store = SqliteStore(tmp_path / "s.db")
+    bootstrap.run(
+        Pipeline("l", Sum(), key="k", value="v"),
+        JsonLinesSource(path, block_size=4096),
+        store,
+        dead_letters=sink,
+        status=status,
+    )
+    assert seen["folded"] >= 2 and looks == 2
+    assert seen["helper"]._proc.returncode == 0  # closed when it left, not at the end
+    assert totals(store, "l", sorted(expected), Sum()) == expected
+    assert [str(letter.record.event_id) for letter in sink.letters] == [f"{path}:{n}" for n in sorted(bad)]
+    assert status.applied == 20_000 - 2
+    store.close()

@@ -20,7 +20,8 @@ What keeps it exact:
   ``--resume`` continues. A helper that fails to *start* is just not used.
 
 Only on Linux (``os.memfd_create``), for a run of one segment, and unless asked for
-(``fold_helper=True``) with at least two usable CPUs.
+(``fold_helper=True``) where a core looks free (``usable``) and, once running, while the segment
+goes faster with it than alone (``FoldHelper.helps``).
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ import select
 import struct
 import subprocess
 import sys
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from murmur._batch import Batch
+from murmur._decode import Folded
 from murmur._errors import MurmurError
 
 __all__ = ["FoldHelper", "usable"]
@@ -55,6 +59,12 @@ AUTO_RECORDS = 200_000
 AUTO_AFTER = 6 << 20
 #: Blocks a segment holds unaccounted behind one the helper has (then it waits for the helper).
 HELD = 8
+#: Blocks the segment folds itself between two looks at whether the helper speeds it up, and by
+#: how much it must (``helps``): its stretch must take under this share of the time alone.
+CHECK_EVERY = 2
+SPEEDUP = 0.9
+#: CPUs the load average must leave idle for a helper to start on its own (``usable``).
+IDLE_NEEDED = 0.8
 #: Seconds a helper that was asked for (``fold_helper=True``) may take to start.
 READY_WAIT = 60.0
 _LEN = struct.Struct("<Q")
@@ -65,13 +75,31 @@ _CHILD = "from murmur._foldchild import main; main()"
 
 def usable(*, asked: bool = False) -> bool:
     """Whether a helper can run here (shared memory by descriptor) and, unless ``asked`` for,
-    would help (a second usable CPU)."""
+    looks likely to help: two usable CPUs (affinity, and a cgroup's CPU quota), and a 1-minute
+    load average that leaves most of one free. (``FoldHelper.helps`` then checks it does.)"""
     if not hasattr(os, "memfd_create"):
         return False
     if asked:
         return True
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cpus >= 2
+    cpus = _cpus()
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = 0.0
+    return cpus >= 2 and load < cpus - IDLE_NEEDED
+
+
+def _cpus() -> float:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 quota (``cpu.max``)."""
+    cpus: float = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as fh:
+            quota, period = fh.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here
+    return cpus
 
 
 class FoldHelper:
@@ -82,10 +110,19 @@ class FoldHelper:
     ``drain(writes)`` adds every delta it folded to ``writes``; ``close()`` ends it.
     """
 
-    def __init__(self, spec: tuple[Any, ...], *, wait: bool = False) -> None:
+    def __init__(
+        self,
+        spec: tuple[Any, ...],
+        *,
+        wait: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+        cpu_clock: Callable[[], float] = time.thread_time,
+    ) -> None:
+        self._clock, self._cpu_clock = clock, cpu_clock  # (``helps``: injectable for tests)
         self._wait = wait  # for the first block: the helper was asked for, so it gets every other one
         self._flight: deque[Batch] = deque()  # blocks handed over, oldest first (replies come in order)
         self._slot = 0  # the half of the shared memory the next block goes to
+        self._reset_window()  # (the window of ``helps``)
         self._ready = False
         self._broken = False
         fd = os.memfd_create("murmur-fold")
@@ -108,14 +145,48 @@ class FoldHelper:
         self._send(_LEN.pack(len(hello)) + hello)
 
     @classmethod
-    def start(cls, spec: tuple[Any, ...], *, wait: bool = False) -> FoldHelper | None:
+    def start(cls, spec: tuple[Any, ...], *, wait: bool = False, **clocks: Callable[[], float]) -> FoldHelper | None:
         """A helper for a plan's ``spec``, or ``None`` if one cannot be started here. With ``wait``
         the first ``offer`` waits until it is ready (else a block is folded here meanwhile)."""
         try:
-            return cls(spec, wait=wait)
+            return cls(spec, wait=wait, **clocks)
         except (OSError, MurmurError) as exc:
             log.debug("no fold helper: %s", exc)
             return None
+
+    def fold_here(
+        self, fold: Callable[[Batch, dict[str, Any]], Folded], batch: Batch, writes: dict[str, Any]
+    ) -> Folded:
+        """``fold(batch, writes)`` on the segment's thread, its CPU time noted for ``helps``."""
+        cpu = self._cpu_clock()
+        try:
+            return fold(batch, writes)
+        finally:
+            self._fold_cpu += self._cpu_clock() - cpu
+            self._folds += 1
+
+    def helps(self) -> bool:
+        """False once the segment goes no faster with the helper than it would alone.
+
+        Looked at every ``CHECK_EVERY`` blocks the segment folds itself: alone, the last stretch
+        would have taken the segment's own CPU time plus one of its folds for each block the
+        helper did; it took ``wall``. Where the machine has no core to spare (another job, a
+        CPU quota), the two processes share one and ``wall`` is no shorter: then the segment
+        folds alone (it drains and closes the helper).
+        """
+        if self._folds < CHECK_EVERY:
+            return True
+        wall, cpu = self._clock() - self._wall_mark, self._cpu_clock() - self._cpu_mark
+        alone = cpu + self._helped * self._fold_cpu / self._folds
+        self._reset_window()
+        if wall < SPEEDUP * alone:
+            return True
+        log.debug("fold helper: %.3fs with it against %.3fs alone: folding alone", wall, alone)
+        return False
+
+    def _reset_window(self) -> None:
+        self._wall_mark, self._cpu_mark = self._clock(), self._cpu_clock()
+        self._fold_cpu, self._folds, self._helped = 0.0, 0, 0
 
     @property
     def in_flight(self) -> int:
@@ -143,6 +214,7 @@ class FoldHelper:
         helper left it to you."""
         batch = self._flight.popleft()
         (count,) = _COUNT.unpack(self._recv(_COUNT.size))
+        self._helped += count >= 0
         return batch, None if count < 0 else count
 
     def drain(self, writes: dict[str, Any]) -> None:
@@ -176,6 +248,7 @@ class FoldHelper:
         if select.select([self._out], [], [], READY_WAIT if wait else 0)[0]:
             if os.read(self._out, 1) == b"R":
                 self._ready = True
+                self._reset_window()  # (``helps`` looks at the stretches the helper is there for)
             else:  # it could not start (say, murmur is not importable in a fresh interpreter)
                 self._broken = True
                 log.debug("the fold helper did not start (exit code %s)", self._proc.poll())

@@ -89,3 +89,7 @@ class Inline(Iterator[T]):
 
     def close(self) -> None:
         pass
+
+    def ahead(self, name: str) -> Prefetch[T]:
+        """The rest of the source, read ahead on a thread from now on (the helper left)."""
+        return Prefetch(self._source, name=name)

@@ -96,9 +96,10 @@ def run(
       changelog mode keeps its records until the merge, at most ``MAX_HELD_RECORDS`` of them.
     - ``fold_helper``: a second process folds every other block of a big file (``murmur._foldahead``):
       ``None`` decides (a ``sum`` or ``count`` field-path pipeline, one segment, two usable CPUs, a
-      file of more than a few blocks), ``True`` uses one from the first block where it can run,
-      ``False`` never. A source whose ``local_reads`` attribute is ``True`` (plain local files) is
-      then read on the segment's own thread instead of a reading thread.
+      file of more than a few blocks; it leaves if the run goes no faster with it), ``True`` uses
+      one from the first block to the last where it can run, ``False`` never. A source whose
+      ``local_reads`` attribute is ``True`` (plain local files) is then read on the segment's own
+      thread instead of a reading thread.
     - ``metrics`` and ``status`` observe the run as one (a :class:`~murmur.RunObserver` among them
       gets the progress too; ``status``, a :class:`RunStatus`, is just one more); ``stop``
       abandons the run (Cancelled).
@@ -373,8 +374,16 @@ def _run_segment(
                             settle(wait=False)
                             continue
                     if queue:
-                        queue.append((batch, plan.fold(batch, writes)))
+                        assert helper is not None
+                        queue.append((batch, helper.fold_here(plan.fold, batch, writes)))
                         settle(wait=False)
+                        if not bounds.helper_asked and not helper.helps():  # no core to spare: fold alone
+                            settle(wait=True)
+                            helper.drain(writes)
+                            helper.close()
+                            helper = helper_after = None
+                            if isinstance(batches, Inline):  # and read ahead again, as without one
+                                batches = batches.ahead(f"murmur-scan-{index}")
                     else:
                         account(batch, *applier.fold_batch(batch, writes))
                 elif folds:
