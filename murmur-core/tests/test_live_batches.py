@@ -18,7 +18,7 @@ import pytest
 
 from murmur import Batch, BatchLiveSource, Count, DeadLetter, HandoffToken, Pipeline, Record, Sum, live
 from murmur._batch import LiveBatches, live_batches, snapshot_batches
-from murmur.testing import Crash, MemoryLiveSource, MemoryLog, MemoryStore
+from murmur.testing import Crash, MemoryDeduper, MemoryLiveSource, MemoryLog, MemoryStore
 
 SUM = Pipeline("sum", Sum(), key="k", value="v")
 
@@ -48,11 +48,13 @@ class PayloadLog:
 
     def poll_batch(self, max_records: int, timeout: float) -> Batch | None:
         payloads: list[bytes | None] = []
+        ids: list[str] = []  # event ids, for a deduper: partition:offset
         end: dict[Hashable, int] = {}
         for p, log in enumerate(self.partitions):
             take = log[self.next[p] : self.next[p] + min(self.per_poll, max_records)]
             if take:
                 payloads.extend(take)
+                ids.extend(f"{p}:{o}" for o in range(self.next[p], self.next[p] + len(take)))
                 self.next[p] += len(take)
                 end[p] = self.next[p]
         if not payloads:
@@ -61,7 +63,7 @@ class PayloadLog:
         checkpoint = {str(p): o for p, o in self.next.items()} if self.checkpoints else None
 
         def records() -> list[Record]:
-            return [Record(json.loads(raw)) for raw in payloads if raw is not None]
+            return [Record(json.loads(raw), i) for raw, i in zip(payloads, ids, strict=True) if raw is not None]
 
         batch = Batch(len(payloads), end if not self.checkpoints else {}, make=records, payloads=payloads)
         batch.checkpoint = checkpoint
@@ -139,8 +141,11 @@ def test_a_slow_lane_holds_back_the_commit_of_every_later_batch() -> None:
     store = SlowStore()
     stop = threading.Event()
     result: dict[str, Any] = {}
+    # With a deduper the records go to lanes by key (a run that folds merges from one lane).
     thread = threading.Thread(
-        target=lambda: result.update(status=live.run(SUM, source, store, stop=stop, lanes=4, flush_interval=0.02))
+        target=lambda: result.update(
+            status=live.run(SUM, source, store, stop=stop, dedup=MemoryDeduper(), lanes=4, flush_interval=0.02)
+        )
     )
     thread.start()
     deadline = time.monotonic() + 120
@@ -222,19 +227,22 @@ def test_checkpoints_ride_inside_the_unit_and_a_crash_resumes_exactly_without_a_
     assert store.totals("sum") == totals  # the checkpoint committed with the state: nothing twice, nothing lost
 
 
-def test_with_several_lanes_the_checkpoint_is_written_once_durable_and_rides_in_no_unit() -> None:
-    # One checkpoint item in every lane's transaction would make the lanes conflict with each other.
+class Watching(MemoryStore):
+    """Counts merges, and the units that carry the source's checkpoint."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.units = self.units_with_checkpoint = 0
+
+    def merge(self, unit: Any) -> None:
+        self.units += 1
+        self.units_with_checkpoint += "live/payload-log" in unit.meta
+        super().merge(unit)
+
+
+def test_a_run_that_folds_merges_from_one_lane_with_the_checkpoint_in_every_unit() -> None:
+    # As a bootstrap's: the unit vouches for every batch it completes (lanes=4 is for records).
     parts, totals = payloads(600, 2)
-
-    class Watching(MemoryStore):
-        def __init__(self) -> None:
-            super().__init__()
-            self.units_with_checkpoint = 0
-
-        def merge(self, unit: Any) -> None:
-            self.units_with_checkpoint += "live/payload-log" in unit.meta
-            super().merge(unit)
-
     store = Watching()
     live.run(
         Pipeline("sum", Sum(), key="k", value="v"),
@@ -245,7 +253,26 @@ def test_with_several_lanes_the_checkpoint_is_written_once_durable_and_rides_in_
         lanes=4,
     )
     assert store.totals("sum") == totals
-    assert store.units_with_checkpoint == 0
+    assert store.units >= 1 and store.units_with_checkpoint == store.units
+    assert store.read_meta("sum", "live/payload-log")["position"] == {"0": 300, "1": 300}
+
+
+def test_with_several_lanes_the_checkpoint_is_written_once_durable_and_rides_in_no_unit() -> None:
+    # One checkpoint item in every lane's transaction would make the lanes conflict with each other;
+    # a deduper's records go to lanes by key, and its claims make a replay count once.
+    parts, totals = payloads(600, 2)
+    store = Watching()
+    live.run(
+        Pipeline("sum", Sum(), key="k", value="v"),
+        PayloadLog(parts, per_poll=13, checkpoints=True),
+        store,
+        dedup=MemoryDeduper(),
+        until_idle=0.3,
+        flush_interval=0.01,
+        lanes=4,
+    )
+    assert store.totals("sum") == totals
+    assert store.units >= 2 and store.units_with_checkpoint == 0
     assert store.read_meta("sum", "live/payload-log")["position"] == {"0": 300, "1": 300}
 
 

@@ -70,8 +70,10 @@ class RunOptions:
     block wherever it can run, ``False`` never).
 
     Live: ``until_idle`` (stop after that many seconds without a record; ``None`` runs until
-    stopped), ``lanes``, ``flush_records`` (a lane holding that many records merges early: only
-    runs with a deduper or in changelog mode hold records; others fold them into deltas).
+    stopped), ``lanes`` (lanes that merge in parallel, at most the store's ``max_concurrency``,
+    for runs with a deduper or in changelog mode, which keep their records until the merge; a run
+    that folds records into deltas merges from one lane, its checkpoint in the unit),
+    ``flush_records`` (a lane holding that many records merges early).
 
     ``RunOptions.of(options, **overrides)`` merges keyword arguments into (a copy of) options.
     """

@@ -1,29 +1,25 @@
 """The live runtime: apply an unbounded source to a store, in order per key, acking per batch (SPEC §6).
 
 One pump thread polls the source for batches (``murmur._batch``; a per-record source is
-wrapped) and routes each batch's work, by a hash of the key (of the document in changelog
-mode), to one of a few lanes. Each batch is folded per key on the pump — decoded in one call
-for a field-path pipeline over a ``block`` or ``payloads``, else record by record — and each lane
-gets its share of the deltas. Only a run with a deduper or in changelog mode hands lanes the
-records themselves, since their units resolve claims and contributions record by record. A lane
-folds what it receives for ``flush_interval`` (or up to a bound on keys), merges it as one unit
-of work, and only then reports which batches it finished. A batch is durable once every lane
-holding part of it has merged; the runtime then tells the source, once, the end positions of the
-newest batch before which everything is durable (``source.commit(positions)``): contiguous by
-construction, with no per-record bookkeeping (a per-record source's records are acked then). A
-source's checkpoint (``batch.checkpoint``) rides inside the unit of work when one lane does all
-the writing (SQLite). With several lanes it is written as soon as it is durable: one checkpoint
-item in every lane's transaction would make the lanes conflict with each other (DynamoDB cancels
-concurrent transactions on one item), and one lane's unit cannot vouch for the others' batches,
-so exactness after a crash rests on the deduper's claims, which do ride in each unit.
+wrapped). A run that folds (no deduper, not changelog mode) has one lane: the pump folds each
+batch straight into the lane's pending unit — decoded in one call for a field-path pipeline over
+a ``block`` or ``payloads``, else record by record — and the lane takes the whole unit when it is
+time to merge, every ``flush_interval`` or at a bound on keys (``murmur._fold_lane``). A run with
+a deduper or in changelog mode keeps its records until the merge, since its units resolve claims
+and contributions record by record; it routes each batch's records, by a hash of the key (of the
+document in changelog mode), to one of a few lanes that merge in parallel.
 
-With one lane (a single-writer store: SQLite's ``max_concurrency`` is 1) and a pipeline that
-folds (no deduper, not changelog mode), there is nothing to route and no queue: the pump folds
-each batch straight into the lane's pending unit under a lock, and the lane takes the whole
-unit when it is time to merge (``murmur._fold_lane``). That saves a queue put/get and a
-second pass over every key per batch on the lane thread, which competed with the pump for the
-GIL; the rules above (durable after the unit, contiguous commits, the checkpoint in the unit,
-merges by time, back-pressure) hold the same.
+A lane merges what it holds as one unit of work and only then reports which batches it
+finished. A batch is durable once every lane holding part of it has merged; the runtime then
+tells the source, once, the end positions of the newest batch before which everything is durable
+(``source.commit(positions)``): contiguous by construction, with no per-record bookkeeping (a
+per-record source's records are acked then). With one lane the source's checkpoint
+(``batch.checkpoint``) rides inside the unit, as a bootstrap's does: a folding run always, and a
+run that keeps records on a single-writer store (SQLite). With several lanes it is written as
+soon as it is durable: one checkpoint item in every lane's transaction would make the lanes
+conflict with each other (DynamoDB cancels concurrent transactions on one item), and one lane's
+unit cannot vouch for the others' batches; those runs have a deduper's claims (or changelog
+contributions) in every unit, which keep a replay after a crash from counting twice.
 """
 
 from __future__ import annotations
@@ -46,7 +42,6 @@ from murmur._pipeline import Pipeline
 from murmur._protocols import DeadLetterSink, Deduper, HasDeadLetter, HasStats, LiveSource, Recorder, Store
 from murmur._records import HandoffToken, Record, utcnow
 from murmur._status import RunStatus
-from murmur._unit import StateKey
 from murmur.metrics import Fanout
 
 __all__ = ["run"]
@@ -88,7 +83,7 @@ def run(
     ``source`` is a ``LiveSource`` or a ``BatchLiveSource`` (``murmur._batch``). A lane merges
     what it holds every ``flush_interval`` seconds, or sooner once it holds ``MAX_FOLD_KEYS``
     keys, or ``flush_records`` records where records are kept until the merge (a deduper's claims,
-    changelog mode).
+    changelog mode: only those runs use ``lanes`` lanes; one that folds has one, see above).
     Transient store errors pause and retry without dead-lettering; poison records go to the
     source's dead-letter destination (``source.dead_letter``) if it has one, else to
     ``dead_letters``. ``metrics`` and ``status`` observe the run as one (a
@@ -155,13 +150,16 @@ def run(
         ),
     )
     fatal = threading.Event()
-    count = max(1, min(lanes, getattr(store, "max_concurrency", lanes)))
+    # A run that folds merges from one lane, so its unit carries the source's checkpoint as a
+    # bootstrap's does: one delta per key an interval, whose writes the store spreads itself
+    # (DynamoDB: in parallel). Lanes are for runs that keep records (claims, contributions).
+    count = 1 if applier.folds_records else max(1, min(lanes, getattr(store, "max_concurrency", lanes)))
     durable = _Durable(src, store, pipeline.name, position_name, saved, ride=count == 1)
-    # One lane that folds: the pump folds each batch into its pending unit (murmur._fold_lane),
-    # with the same bound on batches held while it merges as a queued lane's queue.
+    # The one lane of a run that folds: the pump folds each batch into its pending unit
+    # (murmur._fold_lane), with the same bound on batches held while it merges as a lane's queue.
     single: FoldLane | None = None
     queued: list[_Lane] = []
-    if count == 1 and applier.folds_records:
+    if applier.folds_records:
         depth = _depth(flush_records)
         single = FoldLane(_fold, applier, flush_interval, depth, MAX_FOLD_KEYS, recorder, pipeline.name, durable, fatal)
     else:
@@ -264,32 +262,18 @@ def _fold(applier: Applier, batch: Batch, writes: dict[Any, Any], acks: list[Rec
     return applier.fold_items(applier.prepare_many(batch.records()), writes, acks)
 
 
-#: What a lane receives for one batch: folded deltas per key (rendered, or a ``StateKey``) with
-#: how many records they hold, or the records themselves (a deduper's claims, changelog mode).
-_Work = list[Item] | tuple[dict[Any, Any], int]
+#: What a lane receives for one batch: its records (a deduper's claims, changelog mode).
+_Work = list[Item]
 
 
 def _route(applier: Applier, batch: Batch, lanes: int) -> tuple[dict[int, _Work], list[Record]]:
-    """Split one batch's work between lanes by key (document) hash: each key keeps one lane.
-    Also returns the batch's records that want an ack once the batch is durable."""
-    out: dict[int, Any] = {}
-    acks: list[Record] = []
-    if not applier.folds_records:
-        for item in applier.prepare_many(batch.records()):
-            route = item.route
-            out.setdefault(hash(route) % lanes if route is not None else 0, []).append(item)
-        return out, acks
-    writes: dict[Any, Any] = {}
-    records, dead = _fold(applier, batch, writes, acks)
-    applied = records - dead
-    shares: dict[int, dict[Any, Any]] = {}
-    for key, delta in writes.items():  # (a rendered key and its StateKey share a lane)
-        shares.setdefault(hash(key.entity if type(key) is StateKey else key) % lanes, {})[key] = delta
-    for index, share in shares.items():
-        out[index] = (share, applied if not out else 0)  # records counted once, by one lane
-    if applied and not out:
-        out[0] = ({}, applied)  # records without keys still count, once
-    return out, acks
+    """Split one batch's records between lanes by key (document) hash: each key keeps one lane.
+    (The records ack with their unit: the second value, batch acks, is for folded runs.)"""
+    out: dict[int, _Work] = {}
+    for item in applier.prepare_many(batch.records()):
+        route = item.route
+        out.setdefault(hash(route) % lanes if route is not None else 0, []).append(item)
+    return out, []
 
 
 class _Durable:
@@ -400,8 +384,6 @@ class _Lane(threading.Thread):
         # One entry per batch: bounded so a slow lane holds back the pump (back-pressure).
         self.queue: queue.Queue[object] = queue.Queue(maxsize=_depth(limit))
         self.buffer: list[Item] = []
-        self.writes: dict[str, Any] = {}
-        self.applied = 0
         self.seqs: Counter[int] = Counter()
         self.busy = False
         self.nudged = False  # a caught-up nudge is in the queue
@@ -477,11 +459,7 @@ class _Lane(threading.Thread):
                     self._take(got)  # type: ignore[arg-type]
                     if first_at is None:
                         first_at = self.clock()
-                if self.seqs and (
-                    len(self.buffer) >= self.limit
-                    or len(self.writes) >= MAX_FOLD_KEYS
-                    or self.clock() - (first_at or 0) >= self.interval
-                ):
+                if self.seqs and (len(self.buffer) >= self.limit or self.clock() - (first_at or 0) >= self.interval):
                     self._flush()
                     first_at = None
                 self.busy = bool(self.seqs)
@@ -496,18 +474,7 @@ class _Lane(threading.Thread):
     def _take(self, got: tuple[int, _Work]) -> None:
         seq, work = got
         self.seqs[seq] += 1
-        if isinstance(work, list):
-            self.buffer.extend(work)
-            return
-        deltas, applied = work
-        self.applied += applied
-        writes = self.writes
-        if not writes:
-            writes.update(deltas)
-            return
-        combine = self.applier.monoid.combine
-        for key, delta in deltas.items():
-            writes[key] = combine(writes[key], delta) if key in writes else delta
+        self.buffer.extend(work)
 
     def _flush(self) -> None:
         if not self.seqs:
@@ -516,13 +483,8 @@ class _Lane(threading.Thread):
         self.last_flush = self.clock()
         checkpoint = self.durable.checkpoint_through(self.seqs)
         meta = {self.durable.name: {"position": checkpoint, "updated": utcnow().isoformat()}} if checkpoint else None
-        if self.buffer or not (self.writes or self.applied):
-            self.applier.apply_items(self.buffer, None if self.writes or self.applied else meta)
-        if self.writes or self.applied:
-            self.applier.commit_writes(self.writes, self.applied, meta)
+        self.applier.apply_items(self.buffer, meta)
         self.buffer = []
-        self.writes = {}
-        self.applied = 0
         seqs, self.seqs = self.seqs, Counter()
         self.recorder.event(f"{self.pipeline}:flush")
         self.durable.merged(seqs, checkpoint)
