@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from live_helpers import run_in_thread
 
 from murmur import ContiguousAcks, Count, HandoffToken, Pipeline, Poison, Record, RunStatus, Sum, live
 from murmur._records import utcnow
@@ -21,21 +22,6 @@ def wait_for(predicate: Any, timeout: float = 120.0, message: str = "condition n
         if time.monotonic() > deadline:
             raise AssertionError(message)
         time.sleep(0.01)
-
-
-def run_in_thread(**kw: Any) -> tuple[threading.Thread, threading.Event, dict[str, Any]]:
-    stop = threading.Event()
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["status"] = live.run(stop=stop, **kw)
-        except BaseException as exc:
-            result["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread, stop, result
 
 
 def test_contiguous_acks_never_pass_an_unacked_offset() -> None:

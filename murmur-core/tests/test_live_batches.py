@@ -240,8 +240,8 @@ class Watching(MemoryStore):
         super().merge(unit)
 
 
-def test_a_run_that_folds_merges_from_one_lane_with_the_checkpoint_in_every_unit() -> None:
-    # As a bootstrap's: the unit vouches for every batch it completes (lanes=4 is for records).
+def run_watching(**kw: Any) -> tuple[Watching, dict[str, int]]:
+    """600 documents over two partitions (checkpoints in the batches), lanes=4; the store, the totals."""
     parts, totals = payloads(600, 2)
     store = Watching()
     live.run(
@@ -251,7 +251,14 @@ def test_a_run_that_folds_merges_from_one_lane_with_the_checkpoint_in_every_unit
         until_idle=0.3,
         flush_interval=0.01,
         lanes=4,
+        **kw,
     )
+    return store, totals
+
+
+def test_a_run_that_folds_merges_from_one_lane_with_the_checkpoint_in_every_unit() -> None:
+    # As a bootstrap's: the unit vouches for every batch it completes (lanes=4 is for records).
+    store, totals = run_watching()
     assert store.totals("sum") == totals
     assert store.units >= 1 and store.units_with_checkpoint == store.units
     assert store.read_meta("sum", "live/payload-log")["position"] == {"0": 300, "1": 300}
@@ -260,17 +267,7 @@ def test_a_run_that_folds_merges_from_one_lane_with_the_checkpoint_in_every_unit
 def test_with_several_lanes_the_checkpoint_is_written_once_durable_and_rides_in_no_unit() -> None:
     # One checkpoint item in every lane's transaction would make the lanes conflict with each other;
     # a deduper's records go to lanes by key, and its claims make a replay count once.
-    parts, totals = payloads(600, 2)
-    store = Watching()
-    live.run(
-        Pipeline("sum", Sum(), key="k", value="v"),
-        PayloadLog(parts, per_poll=13, checkpoints=True),
-        store,
-        dedup=MemoryDeduper(),
-        until_idle=0.3,
-        flush_interval=0.01,
-        lanes=4,
-    )
+    store, totals = run_watching(dedup=MemoryDeduper())
     assert store.totals("sum") == totals
     assert store.units >= 2 and store.units_with_checkpoint == 0
     assert store.read_meta("sum", "live/payload-log")["position"] == {"0": 300, "1": 300}

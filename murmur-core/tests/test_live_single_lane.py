@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import pytest
+from live_helpers import run_in_thread
 
 from murmur import Batch, DeadLetter, HandoffToken, Min, Pipeline, Record, RunStatus, Sum, live
 from murmur.testing import MemoryLiveSource, MemoryLog, MemoryStore
@@ -121,21 +122,6 @@ def numbered(n: int, per_batch: int) -> tuple[list[list[bytes]], dict[str, int]]
         docs.append(doc(key, value))
         totals[key] = totals.get(key, 0) + value
     return [docs[i : i + per_batch] for i in range(0, n, per_batch)], totals
-
-
-def run_in_thread(**kw: Any) -> tuple[threading.Thread, threading.Event, dict[str, Any]]:
-    stop = threading.Event()
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["status"] = live.run(stop=stop, **kw)
-        except BaseException as exc:
-            result["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread, stop, result
 
 
 def wait_for(predicate: Callable[[], bool], message: str, timeout: float = 120.0) -> None:

@@ -325,6 +325,17 @@ def _run_segment(
             queue.popleft()
             account(batch, *applier.settle_batch(batch, *result))
 
+    def leave() -> None:
+        """The helper goes (its blocks accounted, its deltas in the fold); reading goes back to a thread."""
+        nonlocal helper, helper_after, batches
+        assert helper is not None
+        settle(wait=True)
+        helper.drain(writes)
+        helper.close()
+        helper = helper_after = None
+        if isinstance(batches, Inline):
+            batches = batches.ahead(f"murmur-scan-{index}")
+
     def flush() -> bool:
         """Merge the fold; True if its checkpoint surely committed (the block path raises on failure,
         where the record path may drop it with a record that fails on its own)."""
@@ -368,7 +379,7 @@ def _run_segment(
                         seen += len(batch.block)
                         if helper is None and seen > helper_after:
                             helper = _foldahead.FoldHelper.start(plan.spec, wait=bounds.helper_asked)
-                            helper_after = None if helper is None else helper_after
+                            helper_after = None if helper is None else helper_after  # (failed: not again)
                         if helper is not None and helper.offer(batch):
                             queue.append((batch, None))  # folded there while the next is folded here
                             settle(wait=False)
@@ -378,12 +389,7 @@ def _run_segment(
                         queue.append((batch, helper.fold_here(plan.fold, batch, writes)))
                         settle(wait=False)
                         if not bounds.helper_asked and not helper.helps():  # no core to spare: fold alone
-                            settle(wait=True)
-                            helper.drain(writes)
-                            helper.close()
-                            helper = helper_after = None
-                            if isinstance(batches, Inline):  # and read ahead again, as without one
-                                batches = batches.ahead(f"murmur-scan-{index}")
+                            leave()
                     else:
                         account(batch, *applier.fold_batch(batch, writes))
                 elif folds:
