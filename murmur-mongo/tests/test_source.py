@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -271,11 +272,20 @@ def test_resume_inside_a_segment(coll: Coll, open_source: Callable[..., Any]) ->
     assert [r.event_id for r in rest] == [r.event_id for r in records[10:]]
 
 
+def heal_after_a_refusal(proxy: TcpProxy, before: int) -> None:
+    """End the outage once the proxy turned a connection away (the client noticed it)."""
+    deadline = time.monotonic() + 120
+    while proxy.accepted <= before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proxy.heal()
+
+
 def test_a_lost_connection_during_the_scan_is_retried_without_loss(coll: Coll, mongo_uri: str) -> None:
     host, port = mongo_uri.split("//", 1)[1].split("/", 1)[0].split(":")
     proxy = TcpProxy(host, int(port))
     coll.handle.insert_many([{"_id": i} for i in range(100)])
-    uri = f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true&serverSelectionTimeoutMS=400"
+    # Server selection may wait long: the outage ends on a condition, not after a set time.
+    uri = f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true&serverSelectionTimeoutMS=60000"
     try:
         with MongoSnapshotSource(**{**coll.options, "uri": uri}, batch_size=10) as src:
             records: list[Record] = []
@@ -284,8 +294,8 @@ def test_a_lost_connection_during_the_scan_is_retried_without_loss(coll: Coll, m
                 records += batch
                 if len(records) == 30:
                     before = proxy.accepted
-                    proxy.cut()  # the next page query fails; the outage ends 0.5 s later
-                    threading.Timer(0.5, proxy.heal).start()
+                    proxy.cut()  # the next page query fails; the outage ends once a reconnect was refused
+                    threading.Thread(target=heal_after_a_refusal, args=(proxy, before), daemon=True).start()
         assert _ids(records) == list(range(100))
         assert proxy.accepted > before  # it did reconnect
     finally:
